@@ -1,0 +1,61 @@
+"""The ``rollout-diversity`` command line.
+
+Each subcommand lives in its own module (listed in ``diversity.commands``)
+with a ``register(subparsers)`` function that adds its parser and sets
+``handler``. Modules import heavy dependencies inside their handlers, so
+``rollout-diversity --help`` stays fast.
+
+Exit status: 0 on success, 2 on bad input or options (one line on stderr,
+no traceback), 130 on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from diversity.commands import SUBCOMMAND_MODULES
+from diversity.errors import DiversityError
+
+log = logging.getLogger("diversity")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse exits with status 2 on bad usage already; keep its one-line message."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="rollout-diversity",
+        description="Score, plot and report how diverse RL rollouts stay over training; "
+        "train GRPO / REPO-R lineages that log such rollouts.",
+    )
+    parser.add_argument("-q", "--quiet", action="store_true", help="only print warnings and errors")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in SUBCOMMAND_MODULES:
+        importlib.import_module(name).register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.WARNING if args.quiet else logging.INFO,
+        format="%(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        return args.handler(args) or 0
+    except DiversityError as error:
+        print(f"rollout-diversity {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"rollout-diversity {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

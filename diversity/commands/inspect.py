@@ -1,0 +1,87 @@
+"""``rollout-diversity inspect LOG...``: what the loader sees in some logs.
+
+Prints, per input file, the detected format and row counts, then per lineage
+and phase the steps, groups and group sizes. Use it before scoring to check a
+log is read the way you expect.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_load_options(parser: argparse.ArgumentParser) -> None:
+    """The loader's options, shared by every command that reads logs."""
+    parser.add_argument("logs", nargs="+", metavar="LOG", help="rollout log files, globs or directories")
+    parser.add_argument(
+        "--format", default="auto", choices=["auto", "canonical", "trl", "verl", "noveltybench"],
+        help="log format (default: detect per file from its columns)",
+    )
+    parser.add_argument(
+        "--group-size", type=int, default=None,
+        help="responses per prompt; required for TRL completion dumps (their num_generations)",
+    )
+    parser.add_argument("--lineage", default=None, help="set the lineage of every row (default: from the log)")
+    parser.add_argument("--phase", default=None, help="set the phase of every row (default: from the log, else 1)")
+    parser.add_argument(
+        "--on-bad-row", default="error", choices=["error", "skip"],
+        help="stop at the first bad row (default) or skip bad rows and report how many and where",
+    )
+
+
+def read_from_args(args: argparse.Namespace):
+    """Load the logs named on the command line; returns a ``LoadResult``."""
+    from diversity.load import read_rollouts
+
+    return read_rollouts(args.logs, args.format, args.group_size, args.lineage, args.phase, args.on_bad_row)
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "inspect", help="show what was detected in rollout logs",
+        description=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_load_options(parser)
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import polars as pl
+
+    from diversity.schema import COLUMNS
+
+    result = read_from_args(args)
+    for report in result.files:
+        print(f"{report.path}: {report.format}, {report.rows} rows, {report.skipped} skipped")
+        for location in report.skipped_at:
+            print(f"  skipped {location}")
+    for path in result.ignored:
+        print(f"{path}: ignored (not a rollout log)")
+    frame = result.frame
+    table = (
+        frame.group_by("lineage", "phase", "split", "step", "group_id")
+        .agg(pl.len().alias("size"))
+        .group_by("lineage", "phase", "split")
+        .agg(
+            pl.col("step").n_unique().alias("steps"),
+            pl.col("step").min().alias("first"),
+            pl.col("step").max().alias("last"),
+            pl.len().alias("groups"),
+            pl.col("size").sum().alias("rows"),
+            pl.col("size").unique().sort().alias("sizes"),
+        )
+        .sort("lineage", "phase", "split")
+    )
+    print(f"\n{frame.height} rows, {result.skipped} skipped, {len(result.ignored)} files ignored")
+    print(f"{'lineage':<20} {'phase':<6} {'split':<6} {'steps':>6} {'range':>13} {'groups':>7} {'rows':>8}  group sizes")
+    for row in table.iter_rows(named=True):
+        sizes = ",".join(str(s) for s in row["sizes"])
+        span = f"{row['first']}-{row['last']}"
+        print(
+            f"{row['lineage']:<20} {row['phase']:<6} {row['split']:<6} {row['steps']:>6} {span:>13} "
+            f"{row['groups']:>7} {row['rows']:>8}  {sizes}"
+        )
+    extra = [c for c in frame.columns if c not in COLUMNS]
+    if extra:
+        print(f"other columns kept: {', '.join(extra)}")
+    return 0
