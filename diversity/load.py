@@ -578,8 +578,8 @@ def _apply_defaults(frame: pl.DataFrame, path: Path, lineage: str | None, phase:
     """Fill lineage and phase: an explicit argument wins, then the file's own value, then a default."""
     run_name = _run_name(path)
     return frame.with_columns(
-        pl.lit(lineage, pl.String) if lineage is not None else pl.col("lineage").fill_null(run_name),
-        pl.lit(phase, pl.String) if phase is not None else pl.col("phase").fill_null("1"),
+        (pl.lit(lineage, pl.String) if lineage is not None else pl.col("lineage").fill_null(run_name)).alias("lineage"),
+        (pl.lit(phase, pl.String) if phase is not None else pl.col("phase").fill_null("1")).alias("phase"),
     )
 
 

