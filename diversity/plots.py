@@ -1,0 +1,181 @@
+"""Phase-wise comparison figures (SPEC.md §4). Each function only draws.
+
+Inputs are small tidy tables, so the figures work for any number of lineages
+and phases and from any source (a trainer run's metrics, rollout logs, saved
+scores):
+
+- ``entropy_figure``: rows (lineage, phase, step, entropy).
+- ``reward_figure``: rows (lineage, phase, step, task, reward), eval rewards.
+- ``diversity_figure``: a ``Scores.summary`` table, rows (lineage, phase, step,
+  split, ``<metric>_mean``, ``<metric>_se``).
+
+Lineages that share a history (a fork at a phase boundary) are drawn as one
+line up to the fork: pass ``parents={"child": "parent"}`` and the child's line
+starts from the parent's last point before the child's first step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+import polars as pl
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+PHASE2_PANELS = ("repetition_fraction", "pairwise_cosine", "vendi_score", "centroid_distance")
+
+
+def lineage_colors(lineages: Sequence[str]) -> dict[str, str]:
+    """One colour per lineage, fixed by sorted name, so every figure agrees."""
+    palette = [
+        "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e",
+        "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f",
+    ]
+    return {name: palette[i % len(palette)] for i, name in enumerate(sorted(set(lineages)))}
+
+
+def phase_boundaries(frame: pl.DataFrame) -> list[tuple[str, int]]:
+    """(phase, first step) for every phase after the first, in step order."""
+    starts = frame.group_by("phase").agg(pl.col("step").min()).sort("step")
+    return [(row["phase"], row["step"]) for row in starts.iter_rows(named=True)][1:]
+
+
+def with_parent_history(
+    frame: pl.DataFrame, lineage: str, parents: Mapping[str, str] | None, value: str
+) -> pl.DataFrame:
+    """The lineage's (step, value) points, led by its parent's last point before the fork."""
+    own = frame.filter(pl.col("lineage") == lineage).sort("step")
+    parent = (parents or {}).get(lineage)
+    if parent is None or own.is_empty():
+        return own
+    before = frame.filter((pl.col("lineage") == parent) & (pl.col("step") < own["step"].min())).sort("step")
+    return pl.concat([before.tail(1), own], how="diagonal_relaxed") if not before.is_empty() else own
+
+
+def _new_axes(figsize=(7.5, 4.2)) -> tuple["Figure", "Axes"]:
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=figsize, layout="constrained")
+    return figure, figure.add_subplot()
+
+
+def _mark_boundaries(ax: "Axes", boundaries: list[tuple[str, int]]) -> None:
+    for phase, step in boundaries:
+        ax.axvline(step, color="0.4", linestyle=":", linewidth=1.2, gid=f"boundary-{phase}")
+        ax.annotate(
+            f"phase {phase} starts", xy=(step, 1.0), xycoords=("data", "axes fraction"),
+            xytext=(3, -12), textcoords="offset points", fontsize=8, color="0.3",
+        )
+
+
+def _mean_per_step(frame: pl.DataFrame, value: str, keys: Sequence[str]) -> pl.DataFrame:
+    return frame.drop_nulls(value).group_by(*keys).agg(pl.col(value).mean()).sort(*keys)
+
+
+def entropy_figure(entropy: pl.DataFrame, parents: Mapping[str, str] | None = None) -> "Figure":
+    """Figure 1: token-mean policy entropy over global step, every lineage, phase boundaries marked."""
+    points = _mean_per_step(entropy, "entropy", ("lineage", "phase", "step"))
+    colors = lineage_colors(points["lineage"].to_list())
+    figure, ax = _new_axes()
+    for lineage in sorted(colors):
+        line = with_parent_history(points, lineage, parents, "entropy")
+        ax.plot(line["step"], line["entropy"], color=colors[lineage], label=lineage, linewidth=1.8)
+    _mark_boundaries(ax, phase_boundaries(points))
+    ax.set_xlabel("global training step")
+    ax.set_ylabel("token-mean entropy (nats)")
+    ax.set_title("Policy entropy across phases")
+    ax.legend(title="lineage", fontsize=8)
+    ax.grid(alpha=0.3)
+    return figure
+
+
+def reward_figure(
+    evals: pl.DataFrame, tasks: Sequence[str] | None = None, parents: Mapping[str, str] | None = None
+) -> "Figure":
+    """Figure 2: eval reward over global step; first task solid on the left axis, second dashed on the right."""
+    points = _mean_per_step(evals, "reward", ("lineage", "phase", "task", "step"))
+    tasks = list(tasks) if tasks is not None else _tasks_in_phase_order(points)
+    if not 1 <= len(tasks) <= 2:
+        raise ValueError(f"reward_figure draws one or two tasks, got {tasks}")
+    colors = lineage_colors(points["lineage"].to_list())
+    figure, left = _new_axes()
+    axes = [left, left.twinx()] if len(tasks) == 2 else [left]
+    for ax, task, style in zip(axes, tasks, ("-", "--")):
+        rows = points.filter(pl.col("task") == task)
+        for lineage in sorted(colors):
+            line = with_parent_history(rows, lineage, parents, "reward")
+            if not line.is_empty():
+                ax.plot(line["step"], line["reward"], linestyle=style, color=colors[lineage],
+                        label=f"{lineage} · task {task}", linewidth=1.8)
+        ax.set_ylabel(f"task {task} eval reward ({'solid' if style == '-' else 'dashed'}; higher = better)")
+    _mark_boundaries(left, phase_boundaries(points))
+    left.set_xlabel("global training step")
+    left.set_title("Eval reward across phases")
+    handles = [h for ax in axes for h in ax.get_legend_handles_labels()[0]]
+    labels = [label for ax in axes for label in ax.get_legend_handles_labels()[1]]
+    left.legend(handles, labels, fontsize=7, loc="lower left")
+    left.grid(alpha=0.3)
+    return figure
+
+
+def _tasks_in_phase_order(points: pl.DataFrame) -> list[str]:
+    """Tasks ordered by the first phase in which they were trained or evaluated, at most two."""
+    order = points.group_by("task").agg(pl.col("step").min()).sort("step", "task")
+    return order["task"].to_list()[:2]
+
+
+def diversity_figure(
+    summary: pl.DataFrame,
+    metrics: Sequence[str] = PHASE2_PANELS,
+    phase: str | None = None,
+    split: str | None = None,
+    labels: Mapping[str, str] | None = None,
+) -> "Figure":
+    """Figure 3: intra-prompt diversity per lineage, one panel per metric, ±1 standard error band.
+
+    ``phase`` defaults to the last phase; ``split`` to eval when present, else train.
+    ``labels`` maps a metric to its axis label (default: the metric registry's).
+    """
+    from matplotlib.figure import Figure
+
+    phase = phase if phase is not None else sorted(summary["phase"].unique().to_list())[-1]
+    if split is None:
+        split = "eval" if "eval" in summary["split"].unique().to_list() else "train"
+    rows = summary.filter((pl.col("phase") == phase) & (pl.col("split") == split))
+    labels = dict(labels) if labels is not None else metric_labels(metrics)
+    colors = lineage_colors(summary["lineage"].to_list())
+    columns = 2 if len(metrics) > 1 else 1
+    panel_rows = -(-len(metrics) // columns)
+    figure = Figure(figsize=(5.2 * columns, 3.4 * panel_rows), layout="constrained")
+    axes = figure.subplots(panel_rows, columns, squeeze=False).ravel()
+    for ax, metric in zip(axes, metrics):
+        for lineage in sorted(colors):
+            line = rows.filter(pl.col("lineage") == lineage).sort("step")
+            if line.is_empty():
+                continue
+            mean, se = line[f"{metric}_mean"].to_numpy(), line[f"{metric}_se"].fill_null(0).to_numpy()
+            ax.plot(line["step"], mean, color=colors[lineage], label=lineage, linewidth=1.8)
+            ax.fill_between(line["step"], mean - se, mean + se, color=colors[lineage], alpha=0.18, linewidth=0)
+        ax.set_title(metric.replace("_", " "))
+        ax.set_ylabel(labels.get(metric, metric), fontsize=8)
+        ax.set_xlabel("global training step")
+        ax.grid(alpha=0.3)
+    for ax in axes[len(metrics):]:
+        ax.set_visible(False)
+    axes[0].legend(title="lineage", fontsize=8)
+    figure.suptitle(f"Intra-prompt diversity, phase {phase} ({split} groups; band = ±1 s.e. across groups)")
+    return figure
+
+
+def metric_labels(metrics: Sequence[str]) -> dict[str, str]:
+    """Axis labels with the direction, from the metric registry."""
+    from diversity.registry import METRICS
+
+    labels = {}
+    for name in metrics:
+        spec = METRICS.get(name)
+        labels[name] = spec.axis_label if spec is not None and hasattr(spec, "axis_label") else name
+    return labels
