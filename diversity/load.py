@@ -218,9 +218,14 @@ def _expand_paths(paths, explicit_format: bool) -> tuple[list[tuple[Path, bool]]
     return unique, ignored
 
 
+def is_run_directory(path: Path) -> bool:
+    """A run of this project's trainer: ``config.json`` beside a ``rollouts/`` folder."""
+    return path.is_dir() and (path / "config.json").is_file() and (path / "rollouts").is_dir()
+
+
 def _files_in_directory(directory: Path) -> list[Path]:
     """Rollout files under a directory; a trainer run is read from its rollouts/ folder."""
-    if (directory / "config.json").is_file() and (directory / "rollouts").is_dir():
+    if is_run_directory(directory):
         directory = directory / "rollouts"
     return sorted(
         p for p in directory.rglob("*") if p.is_file() and p.suffix in ROLLOUT_SUFFIXES and not p.name.startswith(".")
