@@ -6,4 +6,6 @@ function ``(argparse.Namespace) -> int | None`` that does the work.
 
 SUBCOMMAND_MODULES = (
     "diversity.commands.inspect",
+    "diversity.commands.report",
+    "diversity.commands.plot",
 )
