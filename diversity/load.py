@@ -270,14 +270,15 @@ def _read_jsonl(path: Path) -> _Records:
                     path, f"bytes are not UTF-8 at column {error.start + 1}", line=number,
                     fix="re-encode the file as UTF-8",
                 ) from None
-            if not text.strip():
+            text = text.strip()
+            if not text:
                 continue
             try:
                 record = json.loads(text)
             except RecursionError:
                 raise InputError(path, "JSON value nested too deeply", line=number) from None
             except json.JSONDecodeError as error:
-                problem = "line is cut off" if error.pos >= len(text.rstrip()) else "malformed JSON"
+                problem = "line is cut off" if error.pos >= len(text) else "malformed JSON"
                 raise InputError(
                     path, f"{problem} ({error.msg} at column {error.colno})", line=number,
                     fix="repair or remove this line (the file may have been truncated)",
