@@ -1,0 +1,161 @@
+"""The one registry of diversity metrics: what each measures, its direction, range and inputs.
+
+``score``, the CLI, the report, the plots and the docs all read :data:`METRICS`;
+the invariant tests run once per entry. Adding a metric means adding its
+functions to :mod:`diversity.metrics` and one :class:`MetricSpec` here.
+
+Each entry holds the per-group function (one group's texts or embeddings) and
+the batched function: for ``kind="lexical"`` it takes a
+:class:`diversity.metrics.Corpus`, for ``kind="embedding"`` a stack of cosine
+kernels (B, G, G); both return one value per group.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from diversity import metrics as m
+from diversity.errors import OptionError
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """One metric and everything a caller needs to know to read it."""
+
+    name: str
+    """Column name in ``Scores.groups`` (and ``<name>_mean`` / ``_se`` / ``_count`` in the summary)."""
+    description: str
+    """One sentence: what is computed, per group."""
+    higher_is_more_diverse: bool
+    """True when a larger value means a more varied group."""
+    range: tuple[float | str, float | str]
+    """Lowest and highest possible value; ``"G"`` stands for the group size, ``"log G"`` for its log."""
+    kind: str
+    """``"lexical"`` (reads texts) or ``"embedding"`` (reads sentence embeddings)."""
+    group_fn: Callable
+    """Per-group form: ``fn(texts)`` for lexical metrics, ``fn(embeddings)`` for embedding metrics."""
+    batch_fn: Callable[..., np.ndarray]
+    """Batched form: ``fn(corpus)`` or ``fn(kernels (B, G, G))`` → (B,) values."""
+    min_group_size: int = 1
+    """Smaller groups have no value (null in ``Scores``): pairwise metrics need two responses."""
+    default: bool = True
+    """Computed when ``score(metrics=None)``."""
+    source: str = ""
+    """Where the definition comes from."""
+
+    @property
+    def needs_embeddings(self) -> bool:
+        return self.kind == "embedding"
+
+    @property
+    def direction(self) -> str:
+        return "higher = more diverse" if self.higher_is_more_diverse else "higher = less diverse"
+
+    @property
+    def axis_label(self) -> str:
+        return f"{self.name.replace('_', ' ')} ({self.direction})"
+
+    def bounds(self, group_size: int) -> tuple[float, float]:
+        """The numeric range for groups of ``group_size`` responses."""
+        return _resolve(self.range[0], group_size), _resolve(self.range[1], group_size)
+
+
+def _resolve(value: float | str, group_size: int) -> float:
+    if value == "G":
+        return float(group_size)
+    if value == "log G":
+        return float(np.log(group_size))
+    return float(value)
+
+
+_SPECS = (
+    MetricSpec(
+        "repetition_fraction",
+        f"Mean over responses of 1 - distinct {m.REPETITION_N}-grams / {m.REPETITION_N}-grams "
+        f"(seq-rep-{m.REPETITION_N}; 0 for a response shorter than {m.REPETITION_N} tokens).",
+        False, (0.0, 1.0), "lexical", m.repetition_fraction, m.repetition_fraction_batch,
+        source="Welleck et al. 2019, facebookresearch/unlikelihood_training custom/metrics.py",
+    ),
+    MetricSpec(
+        "duplicate_fraction",
+        "1 - distinct responses / G, responses compared as lowercase token sequences.",
+        False, (0.0, 1.0), "lexical", m.duplicate_fraction, m.duplicate_fraction_batch,
+        source="SPEC.md §1",
+    ),
+    MetricSpec(
+        "jaccard_overlap",
+        f"Mean over pairs of responses of the Jaccard similarity of their {m.JACCARD_N}-gram sets.",
+        False, (0.0, 1.0), "lexical", m.jaccard_overlap, m.jaccard_overlap_batch, min_group_size=2,
+        source="SPEC.md §1",
+    ),
+    MetricSpec(
+        "distinct_n",
+        f"Distinct {m.DISTINCT_N}-grams / {m.DISTINCT_N}-grams over the whole group.",
+        True, (0.0, 1.0), "lexical", m.distinct_n, m.distinct_n_batch,
+        source="Li et al. 2016; cshaib/diversity",
+    ),
+    MetricSpec(
+        "compression_ratio",
+        "Bytes of the group's responses / bytes after gzip; redundant groups compress more.",
+        False, (0.0, float("inf")), "lexical", m.compression_ratio, m.compression_ratio_batch,
+        source="cshaib/diversity",
+    ),
+    MetricSpec(
+        "pairwise_cosine",
+        "Mean cosine similarity of the response embeddings over all pairs.",
+        False, (-1.0, 1.0), "embedding", m.pairwise_cosine, m.pairwise_cosine_stack, min_group_size=2,
+        source="SPEC.md §1",
+    ),
+    MetricSpec(
+        "centroid_distance",
+        "Mean cosine distance of each response embedding to the group's mean embedding.",
+        True, (0.0, 1.0), "embedding", m.centroid_distance, m.centroid_distance_stack,
+        source="SPEC.md §1",
+    ),
+    MetricSpec(
+        "vendi_score",
+        "Vendi score (q = 1): the effective number of distinct answers, exp of the entropy of "
+        "the eigenvalues of the cosine kernel / G.",
+        True, (1.0, "G"), "embedding", m.vendi_score, m.vendi_stack,
+        source="Friedman & Dieng 2023; vertaix/Vendi-Score",
+    ),
+    MetricSpec(
+        "semantic_clusters",
+        f"Number of clusters when responses with embedding cosine >= {m.CLUSTER_THRESHOLD} are linked.",
+        True, (1.0, "G"), "embedding", m.semantic_clusters, m.semantic_clusters_stack,
+        source="NoveltyBench src/partition.py (union-find instead of greedy)",
+    ),
+    MetricSpec(
+        "cluster_entropy",
+        "Entropy (nats) of the sizes of the semantic clusters.",
+        True, (0.0, "log G"), "embedding", m.cluster_entropy, m.cluster_entropy_stack, default=False,
+        source="SPEC.md §1 further metrics",
+    ),
+    MetricSpec(
+        "ngram_vendi",
+        "Vendi score of the responses' unigram + bigram count vectors under the cosine kernel.",
+        True, (1.0, "G"), "lexical", m.ngram_vendi, m.ngram_vendi_batch, default=False,
+        source="vertaix/Vendi-Score text_utils.ngram_vendi_score",
+    ),
+)
+
+METRICS: dict[str, MetricSpec] = {spec.name: spec for spec in _SPECS}
+DEFAULT_METRICS: tuple[str, ...] = tuple(name for name, spec in METRICS.items() if spec.default)
+
+
+def resolve(names=None) -> list[MetricSpec]:
+    """The specs for ``names`` (registry order, duplicates dropped); None means the defaults."""
+    if names is None:
+        names = DEFAULT_METRICS
+    if isinstance(names, str):
+        names = [names]
+    names = list(names)
+    unknown = [n for n in names if n not in METRICS]
+    if unknown:
+        raise OptionError(f"unknown metric(s) {', '.join(map(repr, unknown))}; choose from {', '.join(METRICS)}")
+    if not names:
+        raise OptionError(f"no metrics chosen; choose from {', '.join(METRICS)}")
+    return [spec for name, spec in METRICS.items() if name in names]
