@@ -6,6 +6,7 @@ function ``(argparse.Namespace) -> int | None`` that does the work.
 
 SUBCOMMAND_MODULES = (
     "diversity.commands.inspect",
+    "diversity.commands.score",
     "diversity.commands.report",
     "diversity.commands.plot",
 )
