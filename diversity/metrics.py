@@ -251,13 +251,15 @@ def jaccard_overlap_batch(corpus: Corpus, n: int = JACCARD_N) -> np.ndarray:
 def compression_ratio_batch(corpus: Corpus) -> np.ndarray:
     """UTF-8 bytes of the group's texts (joined by newlines) / bytes of their gzip, compressed once.
 
-    As cshaib/diversity's compression ratio; higher = more redundant. gzip
-    has no batched form, so this is the one loop over groups (C code per call).
+    As cshaib/diversity's compression ratio; higher = more redundant. The
+    texts are joined in sorted order **[ours]**, since gzip's output depends on
+    the order and a group's score must not. gzip has no batched form, so this
+    is the one loop over groups (C code per call).
     """
     raw = [text.encode("utf-8") for text in corpus.texts]
     out = np.empty(corpus.groups.n_groups)
     for b, (start, size) in enumerate(zip(corpus.groups.starts, corpus.groups.sizes)):
-        data = b"\n".join(raw[start:start + size])
+        data = b"\n".join(sorted(raw[start:start + size]))
         out[b] = len(data) / len(gzip.compress(data, mtime=0))
     return out
 
@@ -485,7 +487,7 @@ def distinct_n(texts: Sequence[str], n: int = DISTINCT_N, pattern: str = TOKEN_P
 
 
 def compression_ratio(texts: Sequence[str]) -> float:
-    """Bytes of the group's texts joined by newlines / bytes of their gzip."""
+    """Bytes of the group's texts, sorted and joined by newlines / bytes of their gzip."""
     return float(compression_ratio_batch(Corpus.single(texts))[0])
 
 
@@ -523,7 +525,8 @@ def vendi_score(embeddings: np.ndarray | None = None, *, kernel: np.ndarray | No
     q is any float >= 0 or float("inf"), honoured for both input forms. With
     embeddings and n > d the dual form is used: the eigenvalues of UᵀU / n
     (d × d) are the non-zero eigenvalues of K / n (Friedman & Dieng 2023 §3).
-    A kernel must be symmetric with unit diagonal (k(x, x) = 1).
+    A kernel (dense or scipy sparse) must be symmetric with unit diagonal
+    (k(x, x) = 1); all its eigenvalues are used, sparse or not.
     """
     q = _check_q(q)
     if (embeddings is None) == (kernel is None):
@@ -546,8 +549,8 @@ def _one_kernel(embeddings: np.ndarray) -> np.ndarray:
     return cosine_kernel((matrix @ matrix.T)[None])
 
 
-def _check_kernel(kernel: np.ndarray) -> np.ndarray:
-    matrix = np.asarray(kernel, dtype=np.float64)
+def _check_kernel(kernel) -> np.ndarray:
+    matrix = np.asarray(kernel.toarray() if sp.issparse(kernel) else kernel, dtype=np.float64)
     if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1] or matrix.shape[0] == 0:
         raise OptionError(f"kernel must be a non-empty square (n, n) matrix, got shape {matrix.shape}")
     if not np.isfinite(matrix).all():

@@ -1,0 +1,338 @@
+"""Each metric against hand-computed cases and a plain reference computed here (loops, eigvalsh).
+
+The batched forms run on many groups of mixed sizes at once and must equal
+the references group by group; Vendi is also checked against the published
+``vendi_score.vendi.score_K`` where that package is right (SPEC.md §1).
+"""
+
+from __future__ import annotations
+
+import gzip
+import itertools
+import math
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from vendi_score import vendi as published
+
+from diversity import metrics as m
+from diversity.errors import OptionError
+
+RNG = np.random.default_rng(7)
+WORDS = "red blue green cat dog sat ran the a on mat hat big small".split()
+
+
+def random_texts(rng, count: int) -> list[str]:
+    """Short texts with repeats, punctuation, case changes, empties and texts shorter than 4 tokens."""
+    texts = []
+    for _ in range(count):
+        kind = rng.integers(0, 10)
+        if kind == 0:
+            texts.append("")
+        elif kind == 1 and texts:
+            texts.append(texts[-1].upper() + "!")
+        else:
+            words = rng.choice(WORDS, size=rng.integers(1, 12))
+            texts.append(" ".join(words).capitalize() + rng.choice([".", ",", "", " ?"]))
+    return texts
+
+
+def mixed_groups(rng, sizes=(1, 2, 3, 5, 8, 3, 8)) -> tuple[list[list[str]], list[str]]:
+    groups = [random_texts(rng, size) for size in sizes]
+    return groups, [t for g in groups for t in g]
+
+
+# ---------------------------------------------------------------- plain references
+
+
+def ngrams(tokens: list[str], n: int) -> list[tuple[str, ...]]:
+    return [tuple(tokens[i:i + n]) for i in range(len(tokens) - n + 1)]
+
+
+def ref_repetition(texts, n):
+    values = []
+    for tokens in m.tokenize(texts):
+        grams = ngrams(tokens, n)
+        values.append(1 - len(set(grams)) / len(grams) if grams else 0.0)
+    return sum(values) / len(values)
+
+
+def ref_duplicate(texts):
+    return 1 - len({" ".join(t) for t in m.tokenize(texts)}) / len(texts)
+
+
+def ref_jaccard(texts, n):
+    sets = [set(ngrams(t, n)) for t in m.tokenize(texts)]
+    pairs = [len(a & b) / len(a | b) if a | b else 1.0 for a, b in itertools.combinations(sets, 2)]
+    return sum(pairs) / len(pairs)
+
+
+def ref_distinct(texts, n):
+    grams = [g for t in m.tokenize(texts) for g in ngrams(t, n)]
+    return len(set(grams)) / len(grams) if grams else 1.0
+
+
+def cosine(a, b):
+    na, nb = np.linalg.norm(a), np.linalg.norm(b)
+    if na == 0 or nb == 0:
+        return 1.0 if na == nb else 0.0
+    return float(a @ b / (na * nb))
+
+
+def ref_kernel(embeddings):
+    n = len(embeddings)
+    return np.array([[cosine(embeddings[i], embeddings[j]) for j in range(n)] for i in range(n)])
+
+
+def ref_pairwise(embeddings):
+    n = len(embeddings)
+    return np.mean([cosine(embeddings[i], embeddings[j]) for i in range(n) for j in range(i + 1, n)])
+
+
+def ref_centroid(embeddings):
+    unit = [e / np.linalg.norm(e) for e in embeddings]
+    centre = np.mean(unit, axis=0)
+    return np.mean([1 - cosine(u, centre) for u in unit])
+
+
+def ref_vendi(embeddings, q=1.0):
+    lam = np.linalg.eigvalsh(ref_kernel(embeddings) / len(embeddings))
+    lam = lam[lam > 1e-10 * lam.max()]
+    if q == 1:
+        return math.exp(-sum(x * math.log(x) for x in lam))
+    if q == 0:
+        return float(len(lam))
+    if math.isinf(q):
+        return 1 / lam.max()
+    return math.exp(math.log(sum(x**q for x in lam)) / (1 - q))
+
+
+def ref_clusters(embeddings, threshold):
+    """Union-find over all pairs with cosine >= threshold; returns the cluster sizes."""
+    n = len(embeddings)
+    parent = list(range(n))
+
+    def find(i):
+        while parent[i] != i:
+            i = parent[i]
+        return i
+
+    for i in range(n):
+        for j in range(i + 1, n):
+            if cosine(embeddings[i], embeddings[j]) >= threshold:
+                parent[find(i)] = find(j)
+    roots = [find(i) for i in range(n)]
+    return [roots.count(r) for r in set(roots)]
+
+
+# ---------------------------------------------------------------- tokens and hand-computed cases
+
+
+def test_tokenize_lowercases_and_splits_on_whitespace_and_punctuation() -> None:
+    assert m.tokenize(["The cat, sat!  On-the MAT.", "", "café_au 3.5"]) == [
+        ["the", "cat", "sat", "on", "the", "mat"], [], ["café_au", "3", "5"],
+    ]
+    assert m.tokenize(["a-b c"], pattern=r"[\w-]+") == [["a-b", "c"]]
+
+
+def test_hand_computed_lexical_values() -> None:
+    # "a b a b a b": 4-grams abab, baba, abab -> 1 - 2/3; "x y" is shorter than 4 -> 0.
+    assert m.repetition_fraction(["a b a b a b", "x y"]) == pytest.approx((1 / 3 + 0) / 2)
+    assert m.repetition_fraction(["a a a"], n=2) == pytest.approx(0.5)
+    assert m.duplicate_fraction(["Hello world", "hello, WORLD!", "bye"]) == pytest.approx(1 / 3)
+    # {a,b} vs {b,c}: 1/3; each vs the empty set: 0.
+    assert m.jaccard_overlap(["a b", "b c", ""]) == pytest.approx(1 / 9)
+    assert m.jaccard_overlap(["", "..."]) == 1.0  # J(∅, ∅) = 1
+    assert m.distinct_n(["a b a b"], n=2) == pytest.approx(2 / 3)
+    assert m.distinct_n(["a", "b"], n=2) == 1.0  # no bigram at all
+    raw = "one two\nthree".encode()  # texts joined in sorted order
+    assert m.compression_ratio(["three", "one two"]) == pytest.approx(len(raw) / len(gzip.compress(raw)))
+
+
+# ---------------------------------------------------------------- batched lexical = plain loops
+
+
+@pytest.mark.parametrize("n", [1, 2, 4])
+def test_lexical_batches_equal_plain_loops_on_mixed_groups(n: int) -> None:
+    groups, texts = mixed_groups(np.random.default_rng(n))
+    corpus = m.Corpus(texts, [len(g) for g in groups])
+    repetition = m.repetition_fraction_batch(corpus, n)
+    distinct = m.distinct_n_batch(corpus, n)
+    jaccard = m.jaccard_overlap_batch(corpus, n)
+    duplicate = m.duplicate_fraction_batch(corpus)
+    for b, group in enumerate(groups):
+        assert repetition[b] == pytest.approx(ref_repetition(group, n), abs=1e-12)
+        assert distinct[b] == pytest.approx(ref_distinct(group, n), abs=1e-12)
+        assert duplicate[b] == pytest.approx(ref_duplicate(group), abs=1e-12)
+        if len(group) > 1:
+            assert jaccard[b] == pytest.approx(ref_jaccard(group, n), abs=1e-12)
+        else:
+            assert np.isnan(jaccard[b])  # no pair: score() turns this into null
+
+
+def test_ngram_ids_stay_exact_when_the_vocabulary_overflows_int64() -> None:
+    # 70,000 distinct words: 4-gram ids of 70,000^4 exceed 2^62, so ids are re-ranked midway.
+    words = [f"w{i}" for i in range(70_000)]
+    first = " ".join(words)
+    second = " ".join(words[:8] + words[:8])  # repeats its first 8 words
+    assert m.repetition_fraction([first, second]) == pytest.approx(ref_repetition([first, second], 4))
+    assert m.distinct_n([first, first], n=4) == pytest.approx(0.5)
+
+
+def test_ngram_vendi_is_vendi_of_count_vectors() -> None:
+    texts = ["a b a", "a b", "c d", ""]
+    vocab = sorted({g for t in m.tokenize(texts) for n in (1, 2) for g in ngrams(t, n)})
+    counts = np.array([[sum(1 for n in (1, 2) for g in ngrams(t, n) if g == v) for v in vocab]
+                       for t in m.tokenize(texts)], dtype=float)
+    assert m.ngram_vendi(texts) == pytest.approx(ref_vendi(counts), abs=1e-9)
+
+
+# ---------------------------------------------------------------- embedding metrics = plain references
+
+
+def random_embedding_groups(rng, sizes=(1, 2, 3, 5, 8, 8, 3, 16), dim=6):
+    return [rng.normal(size=(size, dim)) for size in sizes]
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_kernel_stack_metrics_equal_plain_references(sparse: bool) -> None:
+    groups = random_embedding_groups(np.random.default_rng(3))
+    stacked = np.vstack(groups)
+    layout = m.Groups([len(g) for g in groups])
+    results = {}
+    for chosen, kernels in m.kernel_stacks(sp.csr_matrix(stacked) if sparse else stacked, layout, chunk=2):
+        for b, kernel in zip(chosen, kernels):
+            results[b] = kernel
+    assert sorted(results) == list(range(len(groups)))
+    for b, group in enumerate(groups):
+        kernel = results[b][None]
+        np.testing.assert_allclose(kernel[0], ref_kernel(group), atol=1e-12)
+        assert m.centroid_distance_stack(kernel)[0] == pytest.approx(ref_centroid(group), abs=1e-9)
+        assert m.vendi_stack(kernel)[0] == pytest.approx(ref_vendi(group), abs=1e-9)
+        if len(group) > 1:
+            assert m.pairwise_cosine_stack(kernel)[0] == pytest.approx(ref_pairwise(group), abs=1e-12)
+
+
+def test_kernel_stacks_follow_an_index_into_distinct_rows() -> None:
+    distinct_rows = RNG.normal(size=(3, 4))
+    index = np.array([0, 1, 1, 2, 0])
+    (chosen, kernels), = m.kernel_stacks(distinct_rows, m.Groups([5]), index)
+    np.testing.assert_allclose(kernels[0], ref_kernel(distinct_rows[index]), atol=1e-12)
+
+
+def test_per_group_embedding_functions_equal_references() -> None:
+    for group in random_embedding_groups(np.random.default_rng(11), sizes=(2, 4, 7)):
+        assert m.pairwise_cosine(group) == pytest.approx(ref_pairwise(group), abs=1e-12)
+        assert m.centroid_distance(group) == pytest.approx(ref_centroid(group), abs=1e-9)
+        for q in (0, 0.5, 1, 2, 3.5, math.inf):
+            assert m.vendi_score(group, q=q) == pytest.approx(ref_vendi(group, q), rel=1e-9)
+
+
+@pytest.mark.parametrize("threshold", [-0.2, 0.0, 0.3, 0.6, 0.9])
+def test_semantic_clusters_are_union_find_components(threshold: float) -> None:
+    for group in random_embedding_groups(np.random.default_rng(5), sizes=(1, 3, 6, 9), dim=3):
+        sizes = ref_clusters(group, threshold)
+        assert m.semantic_clusters(group, threshold) == len(sizes)
+        expected_entropy = -sum(s / len(group) * math.log(s / len(group)) for s in sizes)
+        assert m.cluster_entropy(group, threshold) == pytest.approx(expected_entropy, abs=1e-12)
+
+
+def test_semantic_clusters_link_chains() -> None:
+    # 0°, 20°, 40°: neighbours are within 25°, the ends are not, yet all three form one cluster.
+    angles = np.radians([0, 20, 40])
+    chain = np.stack([np.cos(angles), np.sin(angles)], axis=1)
+    assert m.semantic_clusters(chain, threshold=math.cos(math.radians(25))) == 1
+    assert m.semantic_clusters(chain, threshold=math.cos(math.radians(15))) == 3
+
+
+# ---------------------------------------------------------------- Vendi against the published package
+
+
+@pytest.mark.parametrize("q", [1, 2])
+def test_vendi_matches_published_score_k(q: int) -> None:
+    for group in random_embedding_groups(np.random.default_rng(q), sizes=(2, 5, 8, 30)):
+        unit = group / np.linalg.norm(group, axis=1, keepdims=True)
+        kernel = unit @ unit.T
+        expected = published.score_K(kernel, q=q)
+        assert m.vendi_score(group, q=q) == pytest.approx(expected, abs=1e-6)
+        assert m.vendi_score(kernel=kernel, q=q) == pytest.approx(expected, abs=1e-6)
+
+
+def test_vendi_dual_form_equals_kernel_form_when_items_outnumber_dimensions() -> None:
+    group = RNG.normal(size=(40, 5))  # n > d: eigenvalues of the 5 x 5 UᵀU / n
+    unit = group / np.linalg.norm(group, axis=1, keepdims=True)
+    for q in (0, 1, 2, math.inf):
+        assert m.vendi_score(group, q=q) == pytest.approx(m.vendi_score(kernel=unit @ unit.T, q=q), rel=1e-9)
+        assert m.vendi_score(group, q=q) == pytest.approx(ref_vendi(group, q), rel=1e-9)
+
+
+def test_vendi_cases_the_published_package_gets_wrong() -> None:
+    identical = np.ones((4, 3))
+    # q = 0 on identical items: round-off eigenvalues must not count (published: 2.0).
+    assert m.vendi_score(identical, q=0) == 1.0
+    # q = inf as a float (published: NaN unless given the string "inf").
+    group = RNG.normal(size=(6, 4))
+    assert m.vendi_score(group, q=np.inf) == pytest.approx(ref_vendi(group, math.inf), rel=1e-12)
+    assert m.vendi_score(group, q="inf") == m.vendi_score(group, q=float("inf"))
+    # q honoured whatever the input form (published score_X ignores it).
+    unit = group / np.linalg.norm(group, axis=1, keepdims=True)
+    assert m.vendi_score(group, q=2) == pytest.approx(m.vendi_score(kernel=unit @ unit.T, q=2), rel=1e-12)
+    assert m.vendi_score(group, q=2) != pytest.approx(m.vendi_score(group, q=1), rel=1e-3)
+    # Sparse identity kernel: all 20 eigenvalues (published eigsh finds 6 and scores 2.46).
+    assert m.vendi_score(kernel=sp.identity(20, format="csr")) == pytest.approx(20.0)
+
+
+def test_zero_vectors_are_one_shared_direction() -> None:
+    # Two zero rows are identical to each other and orthogonal to the rest: as a 4th shared axis.
+    with_zeros = np.vstack([np.eye(3), np.zeros((2, 3))])
+    as_axis = np.vstack([np.eye(4)[:3], np.eye(4)[[3, 3]]])
+    for q in (0, 1, 2, math.inf):
+        assert m.vendi_score(with_zeros, q=q) == pytest.approx(m.vendi_score(as_axis, q=q), rel=1e-12)
+    assert m.pairwise_cosine(with_zeros) == pytest.approx(ref_pairwise(as_axis))
+    assert m.vendi_score(np.zeros((3, 5))) == pytest.approx(1.0)
+    assert m.centroid_distance(np.zeros((3, 5))) == pytest.approx(0.0)
+
+
+def test_centroid_distance_is_one_when_the_centroid_vanishes() -> None:
+    assert m.centroid_distance(np.array([[1.0, 0.0], [-1.0, 0.0]])) == pytest.approx(1.0)
+
+
+# ---------------------------------------------------------------- edge cases and errors
+
+
+def test_a_single_response_has_defined_values_or_a_clear_error() -> None:
+    assert m.repetition_fraction(["a b c d a b c d"]) == pytest.approx(1 - 4 / 5)
+    assert m.duplicate_fraction(["x"]) == 0.0
+    assert m.distinct_n(["x"]) == 1.0
+    one = RNG.normal(size=(1, 4))
+    assert m.vendi_score(one) == pytest.approx(1.0)
+    assert m.centroid_distance(one) == pytest.approx(0.0)
+    assert m.semantic_clusters(one) == 1
+    with pytest.raises(OptionError, match="jaccard_overlap .* at least 2"):
+        m.jaccard_overlap(["x"])
+    with pytest.raises(OptionError, match="pairwise_cosine .* at least 2"):
+        m.pairwise_cosine(one)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: m.vendi_score(RNG.normal(size=(3, 2)), q=-1), "q must be >= 0"),
+    (lambda: m.vendi_score(RNG.normal(size=(3, 2)), q=float("nan")), "q must be >= 0"),
+    (lambda: m.vendi_score(RNG.normal(size=(3, 2)), q="many"), "q must be a number"),
+    (lambda: m.vendi_score(), "exactly one"),
+    (lambda: m.vendi_score(np.eye(2), kernel=np.eye(2)), "exactly one"),
+    (lambda: m.vendi_score(kernel=2 * np.eye(3)), "diagonal must be 1"),
+    (lambda: m.vendi_score(kernel=np.array([[1.0, 0.5], [0.1, 1.0]])), "symmetric"),
+    (lambda: m.vendi_score(kernel=np.ones((2, 3))), "square"),
+    (lambda: m.pairwise_cosine(np.array([[1.0, np.nan], [0.0, 1.0]])), "NaN"),
+    (lambda: m.centroid_distance(np.zeros((0, 3))), "at least one"),
+    (lambda: m.centroid_distance(np.ones(3)), "2-D"),
+    (lambda: m.repetition_fraction([]), "at least one"),
+    (lambda: m.repetition_fraction(["a"], n=0), "positive integer"),
+    (lambda: m.duplicate_fraction(["a", None]), "not None"),
+    (lambda: m.distinct_n(["a"], pattern="("), "not a valid regex"),
+    (lambda: m.Corpus(["a", "b"], [3]), "add up to 3"),
+])
+def test_bad_arguments_raise_option_errors_naming_the_problem(call, message: str) -> None:
+    with pytest.raises(OptionError, match=message):
+        call()
