@@ -31,8 +31,9 @@ K, so its eigenvalues no longer sum to 1.
 
 from __future__ import annotations
 
-import gzip
 import math
+import os
+import zlib
 from collections.abc import Iterator, Sequence
 from functools import cached_property
 
@@ -55,6 +56,8 @@ EIGEN_RTOL = 1e-10
 CLUSTER_THRESHOLD = 0.9
 # Kernels per batched eigendecomposition (SPEC §5: one huge batch can fail on CUDA; bounds memory here).
 EIGEN_CHUNK = 8192
+# Embedding values gathered per kernel stack (B * G * d): 2^21 float64 = 16 MiB.
+STACK_ELEMENTS = 2**21
 
 
 # ---------------------------------------------------------------- groups and tokens
@@ -147,11 +150,16 @@ class Corpus:
         """(N, bound) sparse matrix of n-gram presence (binary) or counts per text."""
         ids, doc, bound = self.ngrams(n)
         ids, bound = _compact(ids, bound)
-        matrix = sp.csr_matrix((np.ones(len(ids)), (doc, ids)), shape=(len(self.texts), bound))
-        matrix.sum_duplicates()
+        # One sorted int64 key per (text, n-gram) gives the CSR layout directly (rows, then columns).
+        keys = pl.Series("key", doc * bound + ids)
         if binary:
-            matrix.data[:] = 1.0
-        return matrix
+            key = keys.unique().sort().to_numpy()
+            data = np.ones(len(key))
+        else:
+            counted = keys.to_frame().group_by("key").len().sort("key")
+            key, data = counted["key"].to_numpy(), counted["len"].to_numpy().astype(np.float64)
+        indptr = np.concatenate([[0], np.cumsum(np.bincount(key // bound, minlength=len(self.texts)))])
+        return sp.csr_matrix((data, key % bound, indptr), shape=(len(self.texts), bound))
 
 
 def _check_n(n: int) -> int:
@@ -253,15 +261,29 @@ def compression_ratio_batch(corpus: Corpus) -> np.ndarray:
 
     As cshaib/diversity's compression ratio; higher = more redundant. The
     texts are joined in sorted order **[ours]**, since gzip's output depends on
-    the order and a group's score must not. gzip has no batched form, so this
-    is the one loop over groups (C code per call).
+    the order and a group's score must not. gzip has no batched form: this is
+    the one loop over groups, spread over threads (zlib releases the GIL).
     """
     raw = [text.encode("utf-8") for text in corpus.texts]
-    out = np.empty(corpus.groups.n_groups)
-    for b, (start, size) in enumerate(zip(corpus.groups.starts, corpus.groups.sizes)):
-        data = b"\n".join(sorted(raw[start:start + size]))
-        out[b] = len(data) / len(gzip.compress(data, mtime=0))
-    return out
+    joined = [b"\n".join(sorted(raw[start:start + size]))
+              for start, size in zip(corpus.groups.starts, corpus.groups.sizes)]
+    lengths = np.array([len(data) for data in joined], dtype=np.float64)
+    return lengths / _gzip_sizes(joined)
+
+
+def _gzip_sizes(chunks: list[bytes]) -> np.ndarray:
+    """Byte size of ``gzip.compress(chunk, mtime=0)`` for each chunk: raw deflate at level 9 plus
+    gzip's fixed 10-byte header and 8-byte trailer (RFC 1952), computed on all cores."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def sizes(part: list[bytes]) -> list[int]:
+        return [len(zlib.compress(chunk, 9, wbits=-15)) + 18 for chunk in part]
+
+    workers = max(1, min(os.cpu_count() or 1, len(chunks) // 256))
+    step = -(-len(chunks) // workers) if chunks else 1
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        parts = pool.map(sizes, [chunks[at:at + step] for at in range(0, len(chunks), step)])
+        return np.array([size for part in parts for size in part], dtype=np.float64)
 
 
 def ngram_vendi_batch(corpus: Corpus, ns: Sequence[int] = NGRAM_VENDI_NS, q: float = VENDI_Q) -> np.ndarray:
@@ -338,12 +360,14 @@ def cosine_kernel(gram: np.ndarray) -> np.ndarray:
 
 
 def kernel_stacks(embeddings, groups: Groups, index: np.ndarray | None = None, min_size: int = 1,
-                  chunk: int = EIGEN_CHUNK):
-    """Yield (group indices (B,), cosine kernels (B, G, G)) for every group, in chunks of ``chunk`` groups.
+                  chunk: int | None = None):
+    """Yield (group indices (B,), cosine kernels (B, G, G)) for every group, ``chunk`` groups at a time.
 
     ``embeddings`` is a dense (M, d) array or a scipy sparse matrix (lexical
     embedders); text k of the group layout is row ``index[k]`` (default: row k),
-    so each distinct text needs embedding only once.
+    so each distinct text needs embedding only once. By default a chunk holds
+    about STACK_ELEMENTS embedding values: small enough to stay in cache, which
+    is faster than one huge stack.
     """
     sparse = sp.issparse(embeddings)
     matrix = sp.csr_matrix(embeddings, dtype=np.float64) if sparse else _as_embeddings(embeddings, cast=False)
@@ -351,14 +375,15 @@ def kernel_stacks(embeddings, groups: Groups, index: np.ndarray | None = None, m
     if len(index) != groups.n_rows or (len(index) and index.max() >= matrix.shape[0]):
         raise OptionError(f"{len(index)} embedding indices for {groups.n_rows} texts and {matrix.shape[0]} rows")
     for size, chosen, rows in groups.by_size(min_size):
-        for at in range(0, len(chosen), chunk):
-            part = index[rows[at:at + chunk]]  # (B, G) embedding rows
+        step = chunk or max(1, STACK_ELEMENTS // (size * matrix.shape[1]))
+        for at in range(0, len(chosen), step):
+            part = index[rows[at:at + step]]  # (B, G) embedding rows
             if sparse:
                 gram = _sparse_gram(matrix, part)
             else:
                 stack = matrix[part].astype(np.float64)  # (B, G, d)
                 gram = stack @ stack.transpose(0, 2, 1)
-            yield chosen[at:at + chunk], cosine_kernel(gram)
+            yield chosen[at:at + step], cosine_kernel(gram)
 
 
 def _as_embeddings(embeddings, cast: bool = True) -> np.ndarray:

@@ -1,0 +1,162 @@
+"""Speed of the metrics engine against the naive per-group path, on one synthetic log.
+
+    .venv/bin/python benchmarks/bench_metrics.py                 # 100,000 rollouts, G = 8
+    .venv/bin/python benchmarks/bench_metrics.py --rollouts 20000
+
+The log: groups of G responses of 40-120 words drawn from a Zipf vocabulary;
+a third of the groups are partly collapsed (answers repeated). Embeddings are
+precomputed (seeded, 384-d like MiniLM, near-duplicates for repeated answers),
+so the model's speed is not part of the figures.
+
+Reports, for the lexical metrics (repetition, duplicate, Jaccard, distinct-n,
+compression ratio) and for the embedding metrics (pairwise cosine, centroid
+distance, Vendi q = 1):
+- rollouts/s of the engine (``diversity.metrics`` batched forms),
+- rollouts/s of the naive path: per-group Python set loops and gzip, scikit-learn
+  ``cosine_similarity`` and the published ``vendi_score.vendi.score_K``,
+- the speed-up and the largest absolute difference between the two paths.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import itertools
+import platform
+import re
+import time
+
+import numpy as np
+
+from diversity import metrics as m
+
+WORDS = 5000
+DIM = 384
+
+
+def synthetic_log(rollouts: int, group: int, seed: int = 0) -> tuple[list[str], np.ndarray]:
+    """(texts, embeddings (N, DIM) float32): groups of ``group`` consecutive rollouts."""
+    rng = np.random.default_rng(seed)
+    vocab = np.array([f"word{i}" for i in range(WORDS)])
+    groups = rollouts // group
+    texts, vectors = [], np.empty((groups * group, DIM), dtype=np.float32)
+    for b in range(groups):
+        topic = rng.normal(size=DIM)
+        collapsed = b % 3 == 0
+        for i in range(group):
+            if collapsed and i > 0 and rng.random() < 0.6:  # repeat an earlier answer of the group
+                j = int(rng.integers(0, i))
+                texts.append(texts[b * group + j])
+                vectors[b * group + i] = vectors[b * group + j] + 0.01 * rng.normal(size=DIM)
+                continue
+            words = vocab[(rng.zipf(1.3, size=rng.integers(40, 121)) - 1) % WORDS]
+            texts.append(" ".join(words).capitalize() + ".")
+            vectors[b * group + i] = topic + rng.normal(size=DIM)
+    return texts, vectors
+
+
+# ---------------------------------------------------------------- the engine
+
+
+def fast_lexical(texts: list[str], group: int) -> dict[str, np.ndarray]:
+    corpus = m.Corpus(texts, np.full(len(texts) // group, group))
+    return {
+        "repetition_fraction": m.repetition_fraction_batch(corpus),
+        "duplicate_fraction": m.duplicate_fraction_batch(corpus),
+        "jaccard_overlap": m.jaccard_overlap_batch(corpus),
+        "distinct_n": m.distinct_n_batch(corpus),
+        "compression_ratio": m.compression_ratio_batch(corpus),
+    }
+
+
+def fast_embedding(vectors: np.ndarray, group: int) -> dict[str, np.ndarray]:
+    layout = m.Groups(np.full(len(vectors) // group, group))
+    out = {name: np.empty(layout.n_groups) for name in ("pairwise_cosine", "centroid_distance", "vendi_score")}
+    for chosen, kernels in m.kernel_stacks(vectors, layout):
+        out["pairwise_cosine"][chosen] = m.pairwise_cosine_stack(kernels)
+        out["centroid_distance"][chosen] = m.centroid_distance_stack(kernels)
+        out["vendi_score"][chosen] = m.vendi_stack(kernels)
+    return out
+
+
+# ---------------------------------------------------------------- the naive path, one group at a time
+
+
+_TOKEN = re.compile(r"\w+")
+
+
+def naive_lexical(texts: list[str], group: int) -> dict[str, np.ndarray]:
+    out = {name: [] for name in ("repetition_fraction", "duplicate_fraction", "jaccard_overlap", "distinct_n",
+                                 "compression_ratio")}
+    for start in range(0, len(texts), group):
+        members = texts[start:start + group]
+        tokens = [_TOKEN.findall(t.lower()) for t in members]
+        reps = []
+        for t in tokens:
+            grams = [tuple(t[i:i + 4]) for i in range(len(t) - 3)]
+            reps.append(1 - len(set(grams)) / len(grams) if grams else 0.0)
+        out["repetition_fraction"].append(sum(reps) / len(reps))
+        out["duplicate_fraction"].append(1 - len({" ".join(t) for t in tokens}) / len(tokens))
+        sets = [set(t) for t in tokens]
+        pairs = [len(a & b) / len(a | b) if a | b else 1.0 for a, b in itertools.combinations(sets, 2)]
+        out["jaccard_overlap"].append(sum(pairs) / len(pairs))
+        bigrams = [tuple(t[i:i + 2]) for t in tokens for i in range(len(t) - 1)]
+        out["distinct_n"].append(len(set(bigrams)) / len(bigrams) if bigrams else 1.0)
+        raw = b"\n".join(sorted(t.encode() for t in members))
+        out["compression_ratio"].append(len(raw) / len(gzip.compress(raw, mtime=0)))
+    return {k: np.array(v) for k, v in out.items()}
+
+
+def naive_embedding(vectors: np.ndarray, group: int) -> dict[str, np.ndarray]:
+    from sklearn.metrics.pairwise import cosine_similarity
+    from vendi_score import vendi
+
+    out = {name: [] for name in ("pairwise_cosine", "centroid_distance", "vendi_score")}
+    upper = np.triu_indices(group, 1)
+    for start in range(0, len(vectors), group):
+        members = vectors[start:start + group].astype(np.float64)
+        kernel = cosine_similarity(members)
+        out["pairwise_cosine"].append(kernel[upper].mean())
+        unit = members / np.linalg.norm(members, axis=1, keepdims=True)
+        centre = unit.mean(axis=0)
+        out["centroid_distance"].append(np.mean([1 - u @ centre / np.linalg.norm(centre) for u in unit]))
+        out["vendi_score"].append(vendi.score_K(kernel, q=1))
+    return {k: np.array(v) for k, v in out.items()}
+
+
+# ---------------------------------------------------------------- report
+
+
+def timed(fn, *args):
+    start = time.perf_counter()
+    result = fn(*args)
+    return result, time.perf_counter() - start
+
+
+def compare(label: str, fast, naive, rollouts: int) -> None:
+    (fast_values, fast_s), (naive_values, naive_s) = fast, naive
+    diff = max(float(np.max(np.abs(fast_values[k] - naive_values[k]))) for k in fast_values)
+    print(f"{label:<34} {rollouts / fast_s:>12,.0f} {rollouts / naive_s:>12,.0f} {naive_s / fast_s:>9.1f}x {diff:>10.1e}")
+    for name in fast_values:
+        print(f"    {name:<30} max |engine - naive| = {np.max(np.abs(fast_values[name] - naive_values[name])):.1e}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rollouts", type=int, default=100_000, help="rollouts in the synthetic log (default 100000)")
+    parser.add_argument("--group-size", type=int, default=8, help="responses per prompt, G (default 8)")
+    args = parser.parse_args()
+    texts, vectors = synthetic_log(args.rollouts, args.group_size)
+    n = len(texts)
+    print(f"{n:,} rollouts in groups of {args.group_size}, {DIM}-d embeddings; "
+          f"{platform.processor() or platform.machine()}, numpy {np.__version__}")
+    fast_embedding(vectors[: 64 * args.group_size], args.group_size)  # warm-up: imports, BLAS threads
+    print(f"{'metrics':<34} {'engine r/s':>12} {'naive r/s':>12} {'speed-up':>10} {'max |diff|':>10}")
+    compare("lexical (5 metrics)", timed(fast_lexical, texts, args.group_size),
+            timed(naive_lexical, texts, args.group_size), n)
+    compare("cosine + centroid + Vendi", timed(fast_embedding, vectors, args.group_size),
+            timed(naive_embedding, vectors, args.group_size), n)
+
+
+if __name__ == "__main__":
+    main()
