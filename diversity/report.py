@@ -74,7 +74,7 @@ class Report:
             generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             version=_version("rollout-diversity"),
             lineages=self.lineages,
-            headline=[_format_row(r) for r in self.headline.iter_rows(named=True)] if not self.headline.is_empty() else [],
+            headline=headline_grid(self.headline),
             collapse_notes=self.collapse_notes(),
             figures=[{"title": f.title, "png": base64.b64encode(f.png).decode("ascii")} for f in self.figures],
             collapsed=[_format_collapsed(c) for c in self.collapsed],
@@ -106,12 +106,28 @@ class Report:
         return self.render(fragment=True)
 
 
-def _format_row(row: dict) -> dict:
-    formatted = dict(row)
-    for key in ("start", "end", "change"):
-        value = row[key]
-        formatted[key] = "-" if value is None else (f"{value:+.3f}" if key == "change" else f"{value:.3f}")
-    return formatted
+def headline_grid(headline: pl.DataFrame) -> dict:
+    """The tidy headline as a grid: a row per (lineage, phase), a column per quantity,
+    each cell "start → end (change)" over the phase's steps."""
+    if headline.is_empty():
+        return {"columns": [], "rows": []}
+    columns = list(dict.fromkeys(headline["quantity"].to_list()))
+    rows = []
+    for (lineage, phase), part in headline.group_by("lineage", "phase", maintain_order=True):
+        cells = {r["quantity"]: r for r in part.iter_rows(named=True)}
+        steps = f"{part['first_step'].min()}–{part['last_step'].max()}"
+        rows.append({
+            "lineage": lineage, "phase": phase, "steps": steps,
+            "collapsed": bool(part["collapsed"].any()),
+            "cells": [_format_cell(cells.get(q)) for q in columns],
+        })
+    return {"columns": columns, "rows": rows}
+
+
+def _format_cell(row: dict | None) -> dict:
+    if row is None:
+        return {"text": "–", "collapsed": False}
+    return {"text": f"{row['start']:.3g} → {row['end']:.3g} ({row['change']:+.3g})", "collapsed": row["collapsed"]}
 
 
 def _format_collapsed(item: dict) -> dict:
@@ -399,7 +415,7 @@ def _provenance(analysis: Analysis) -> dict:
         "rows": loaded.frame.height if loaded is not None else "-",
         "groups": analysis.scores.groups.height,
         "skipped": loaded.skipped if loaded is not None else 0,
-        "embedder": analysis.embedder,
+        "embedder": analysis.scores.embedder or analysis.embedder,
         "packages": {name: _version(name) for name in _PACKAGES},
         "configs": {run.name: json.dumps(run.config, indent=2, sort_keys=True) for run in analysis.runs},
     }

@@ -1,0 +1,134 @@
+"""The report: content computed right, every log string escaped, self-contained, written safely."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from diversity.cli import main
+from diversity.errors import OptionError
+from diversity.report import build_report, headline_grid
+from tests.conftest import write_jsonl
+
+HOSTILE = [
+    "<script>alert('x')</script>",
+    '"><img src=x onerror=alert(1)>',
+    "</textarea><b>bold</b>",
+    "x" * 5000,
+    "\u202eevil right-to-left\u202c",
+]
+
+
+def experiment_rows(hostile: bool = False) -> list[dict]:
+    """Two lineages over two phases; grpo collapses onto one answer, repo_r keeps four."""
+    rows = []
+    words = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu".split()
+    for lineage in ("grpo", "repo_r"):
+        for step in range(0, 40, 10):
+            phase, task = ("1", "A") if step < 20 else ("2", "B")
+            collapse = lineage == "grpo" and step >= 20
+            for split in ("train", "eval"):
+                for p in range(3):
+                    prompt = f"list words {p}" if not (hostile and p == 0) else HOSTILE[0]
+                    for i in range(4):
+                        text = "alpha beta gamma" if collapse else " ".join(words[(i * 3 + p + k) % 12] for k in range(3))
+                        if hostile and p == 0:
+                            text = HOSTILE[i % len(HOSTILE)] + (HOSTILE[4] if i == 3 else "")
+                        rows.append({
+                            "lineage": lineage, "phase": phase, "step": step, "group_id": f"g{p}",
+                            "prompt": prompt, "response": text, "reward": 0.4 + 0.01 * step,
+                            "entropy": (0.2 if collapse and step == 30 else 1.0), "n_tokens": 3,
+                            "split": split, "task": task,
+                        })
+    return rows
+
+
+@pytest.fixture(scope="module")
+def experiment_log(tmp_path_factory) -> Path:
+    return write_jsonl(tmp_path_factory.mktemp("logs") / "experiment.jsonl", experiment_rows())
+
+
+@pytest.fixture(scope="module")
+def report(experiment_log: Path):
+    """Built once: the tests below only read it."""
+    return build_report(experiment_log, embedder="hashing", progress=False)
+
+
+def test_headline_flags_collapse_and_reports_start_and_end(report) -> None:
+    grid = headline_grid(report.headline)
+    rows = {(r["lineage"], r["phase"]): r for r in grid["rows"]}
+    assert rows[("grpo", "2")]["collapsed"] and not rows[("repo_r", "2")]["collapsed"]
+    entropy = report.headline.filter((pl.col("lineage") == "grpo") & (pl.col("phase") == "2")
+                                     & (pl.col("quantity") == "entropy (nats)")).row(0, named=True)
+    assert (entropy["start"], entropy["end"]) == pytest.approx((1.0, 0.2))
+    dup = report.headline.filter((pl.col("lineage") == "grpo") & (pl.col("phase") == "2")
+                                 & (pl.col("quantity") == "duplicate_fraction")).row(0, named=True)
+    assert dup["end"] == pytest.approx(0.75)  # 4 identical answers: (G-1)/G
+    assert {"task A eval reward", "task B eval reward"} <= set(report.headline["quantity"].to_list())
+    assert report.collapse_notes() == ["grpo, phase 2: entropy fell from 1 to 0.2 nats (below 50% of its start)"]
+
+
+def test_three_figures_and_collapsed_prompts_side_by_side(report) -> None:
+    assert [f.title.split(".")[0] for f in report.figures] == ["Figure 1", "Figure 2", "Figure 3"]
+    assert all(f.png.startswith(b"\x89PNG") for f in report.figures)
+    assert report.collapsed, "no collapsed prompts"
+    first = report.collapsed[0]
+    assert first["step"] == 30 and [l["lineage"] for l in first["lineages"]] == ["grpo", "repo_r"]
+    grpo = first["lineages"][0]
+    assert grpo["responses"] == ["alpha beta gamma"] * 4 and grpo["value"] == pytest.approx(1.0)
+
+
+def test_every_log_string_is_escaped(tmp_path: Path) -> None:
+    log = write_jsonl(tmp_path / "hostile.jsonl", experiment_rows(hostile=True))
+    page = build_report(log, embedder="hashing", progress=False, collapsed_prompts=6).render()
+    assert "<script>" not in page and "<b>bold</b>" not in page and "<img src=x" not in page
+    assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in page
+    assert "&#34;&gt;&lt;img src=x onerror=alert(1)&gt;" in page
+    assert "&lt;/textarea&gt;&lt;b&gt;bold&lt;/b&gt;" in page
+    assert "x" * 5000 in page and "\u202eevil right-to-left\u202c" in page
+
+
+def test_the_page_references_nothing_outside_itself(report) -> None:
+    page = report.render()
+    assert "Content-Security-Policy" in page
+    sources = re.findall(r'(?:src|href)="([^"]*)"', page)
+    assert sources and all(s.startswith("data:image/png;base64,") for s in sources)
+    assert "http://" not in page and "https://" not in page
+
+
+def test_notebook_display_is_a_fragment(report) -> None:
+    fragment = report._repr_html_()
+    assert "<html" not in fragment and 'class="rd-report"' in fragment and "<img" in fragment
+
+
+def test_to_html_needs_force_to_replace(tmp_path: Path, report) -> None:
+    out = tmp_path / "r.html"
+    report.to_html(out)
+    with pytest.raises(OptionError, match="exists; pass --force"):
+        report.to_html(out)
+    report.to_html(out, force=True)
+    assert out.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.html"]
+
+
+def test_report_and_plot_commands(tmp_path: Path, experiment_log: Path, capsys) -> None:
+    out = tmp_path / "reports" / "exp.html"
+    args = ["report", str(experiment_log), "--out", str(out), "--embedder", "hashing", "--no-progress"]
+    assert main(args) == 0 and out.stat().st_size > 10_000
+    assert main(args) == 2
+    assert "exists; pass --force" in capsys.readouterr().err
+    assert main(["report", str(experiment_log), "--out", str(experiment_log), "--force", "--embedder", "hashing"]) == 2
+    assert "is also an input" in capsys.readouterr().err
+
+    figures = tmp_path / "figures"
+    assert main(["plot", str(experiment_log), "--out", str(figures), "--embedder", "hashing", "--no-progress",
+                 "--extra-metric", "distinct_n"]) == 0
+    names = sorted(p.name for p in figures.iterdir())
+    assert names == sorted(f"{stem}.{kind}" for stem in ("entropy", "eval_reward", "diversity", "extra_metrics")
+                           for kind in ("png", "svg"))
+    assert (figures / "entropy.svg").read_text().lstrip().startswith("<?xml")
+    assert main(["plot", str(experiment_log), "--out", str(figures), "--embedder", "hashing",
+                 "--extra-metric", "nonsense"]) == 2
