@@ -365,9 +365,9 @@ def kernel_stacks(embeddings, groups: Groups, index: np.ndarray | None = None, m
 
     ``embeddings`` is a dense (M, d) array or a scipy sparse matrix (lexical
     embedders); text k of the group layout is row ``index[k]`` (default: row k),
-    so each distinct text needs embedding only once. By default a chunk holds
-    about STACK_ELEMENTS embedding values: small enough to stay in cache, which
-    is faster than one huge stack.
+    so each distinct text needs embedding only once. By default a dense chunk
+    holds about STACK_ELEMENTS embedding values, small enough to stay in cache
+    (faster than one huge stack); a sparse chunk holds EIGEN_CHUNK groups.
     """
     sparse = sp.issparse(embeddings)
     matrix = sp.csr_matrix(embeddings, dtype=np.float64) if sparse else _as_embeddings(embeddings, cast=False)
@@ -375,7 +375,7 @@ def kernel_stacks(embeddings, groups: Groups, index: np.ndarray | None = None, m
     if len(index) != groups.n_rows or (len(index) and index.max() >= matrix.shape[0]):
         raise OptionError(f"{len(index)} embedding indices for {groups.n_rows} texts and {matrix.shape[0]} rows")
     for size, chosen, rows in groups.by_size(min_size):
-        step = chunk or max(1, STACK_ELEMENTS // (size * matrix.shape[1]))
+        step = chunk or (EIGEN_CHUNK if sparse else max(1, STACK_ELEMENTS // (size * matrix.shape[1])))
         for at in range(0, len(chosen), step):
             part = index[rows[at:at + step]]  # (B, G) embedding rows
             if sparse:

@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from diversity.embed import BATCH_SIZE, DEFAULT_EMBEDDER
 from diversity.errors import InputError, OptionError
 from diversity.io import atomic_path, check_output_path
 from diversity.metrics import TOKEN_PATTERN, Corpus, Groups, kernel_stacks
@@ -172,8 +173,8 @@ def _empty_groups() -> pl.DataFrame:
 def score(
     rollouts: pl.DataFrame,
     metrics: Sequence[str] | None = None,
-    embedder: str = "minilm",
-    batch_size: int = 64,
+    embedder: str = DEFAULT_EMBEDDER,
+    batch_size: int = BATCH_SIZE,
     cache_dir: str | Path | None = None,
     progress: bool = True,
     *,
