@@ -337,7 +337,7 @@ def make_figures(analysis: Analysis, extra_metrics: Sequence[str] = ()) -> list[
 
 
 def build_report(
-    sources: str | Path | Sequence[str | Path],
+    sources: "str | Path | Sequence[str | Path] | Analysis",
     *,
     title: str = "Rollout diversity report",
     extra_metrics: Sequence[str] = (),
@@ -348,7 +348,8 @@ def build_report(
 
     Args:
         sources: trainer run directories, rollout logs (files, globs, folders)
-            and saved ``Scores`` Parquet files, in any mix.
+            and saved ``Scores`` Parquet files, in any mix; or an
+            :class:`Analysis` already made by :func:`analyse` (nothing is re-scored).
         title: the page's title.
         extra_metrics: registered metrics drawn as a further figure.
         collapsed_prompts: how many of the least diverse prompts to show.
@@ -358,7 +359,7 @@ def build_report(
     """
     from diversity.registry import METRICS
 
-    analysis = analyse(sources, **analyse_options)
+    analysis = sources if isinstance(sources, Analysis) else analyse(sources, **analyse_options)
     figures = [Figure(caption, _png(figure)) for _, caption, figure in make_figures(analysis, extra_metrics)]
     groups = analysis.scores.groups
     names = analysis.metric_names
