@@ -275,6 +275,8 @@ def analyse(
     metrics: Sequence[str] | None = None,
     embedder: str = "minilm",
     cache_dir: str | Path | None = None,
+    batch_size: int = 64,
+    token_pattern: str | None = None,
     format: str = "auto",
     group_size: int | None = None,
     lineage: str | None = None,
@@ -295,7 +297,9 @@ def analyse(
     rollouts = loaded.frame if loaded is not None else pl.DataFrame()
     score_parts = [Scores.read_parquet(p) for p in saved]
     if loaded is not None:
-        score_parts.append(score(rollouts, metrics=metrics, embedder=embedder, cache_dir=cache_dir, progress=progress))
+        options = {"token_pattern": token_pattern} if token_pattern is not None else {}
+        score_parts.append(score(rollouts, metrics=metrics, embedder=embedder, batch_size=batch_size,
+                                 cache_dir=cache_dir, progress=progress, **options))
     scores = Scores.concat(score_parts)
     return Analysis(
         loaded=loaded,

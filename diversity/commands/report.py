@@ -14,19 +14,15 @@ from __future__ import annotations
 import argparse
 
 from diversity.commands.inspect import add_load_options
+from diversity.commands.score import add_scoring_options
 
 
 def add_analysis_options(parser: argparse.ArgumentParser) -> None:
-    """Options shared by ``report`` and ``plot``."""
+    """Options shared by ``report`` and ``plot``: the loader's, the scorer's, and outputs."""
     add_load_options(parser)
-    parser.add_argument("--metrics", nargs="+", default=None, metavar="METRIC",
-                        help="metrics to compute (default: the registry's defaults)")
+    add_scoring_options(parser)
     parser.add_argument("--extra-metric", nargs="+", default=[], metavar="METRIC", dest="extra_metrics",
                         help="further scored metrics to draw as their own figure")
-    parser.add_argument("--embedder", default="minilm",
-                        help="minilm (default, offline all-MiniLM-L6-v2), tfidf, hashing, "
-                             "or a sentence-transformers model path")
-    parser.add_argument("--cache-dir", default=None, help="embedding cache folder (re-runs embed nothing twice)")
     parser.add_argument("--force", action="store_true", help="replace an existing output")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
@@ -34,6 +30,7 @@ def add_analysis_options(parser: argparse.ArgumentParser) -> None:
 def analysis_options(args: argparse.Namespace) -> dict:
     return {
         "metrics": args.metrics, "embedder": args.embedder, "cache_dir": args.cache_dir,
+        "batch_size": args.batch_size, "token_pattern": args.token_pattern,
         "format": args.format, "group_size": args.group_size, "lineage": args.lineage, "phase": args.phase,
         "on_bad_row": args.on_bad_row, "progress": not args.no_progress,
     }
