@@ -72,17 +72,35 @@ def _mark_boundaries(ax: "Axes", boundaries: list[tuple[str, int]]) -> None:
 
 
 def _mean_per_step(frame: pl.DataFrame, value: str, keys: Sequence[str]) -> pl.DataFrame:
-    return frame.drop_nulls(value).group_by(*keys).agg(pl.col(value).mean()).sort(*keys)
+    """Mean of ``value`` per key, with its standard error across the rows averaged
+    (across seeds, when several runs of a lineage are given); 0 for a single row."""
+    return (
+        frame.drop_nulls(value)
+        .group_by(*keys)
+        .agg(pl.col(value).std().fill_null(0.0).truediv(pl.len().sqrt()).alias("se"), pl.col(value).mean())
+        .sort(*keys)
+    )
+
+
+def _line_with_band(ax: "Axes", line: pl.DataFrame, value: str, **style) -> None:
+    """The mean line, and a ±1 s.e. band where several runs were averaged."""
+    ax.plot(line["step"], line[value], **style)
+    se = line["se"].fill_null(0.0).to_numpy()
+    if (se > 0).any():
+        mean = line[value].to_numpy()
+        ax.fill_between(line["step"], mean - se, mean + se, color=style["color"], alpha=0.15, linewidth=0)
 
 
 def entropy_figure(entropy: pl.DataFrame, parents: Mapping[str, str] | None = None) -> "Figure":
-    """Figure 1: token-mean policy entropy over global step, every lineage, phase boundaries marked."""
+    """Figure 1: token-mean policy entropy over global step, every lineage, phase boundaries marked.
+
+    Several runs of one lineage (seeds) are averaged, with a ±1 s.e. band."""
     points = _mean_per_step(entropy, "entropy", ("lineage", "phase", "step"))
     colors = lineage_colors(points["lineage"].to_list())
     figure, ax = _new_axes()
     for lineage in sorted(colors):
         line = with_parent_history(points, lineage, parents, "entropy")
-        ax.plot(line["step"], line["entropy"], color=colors[lineage], label=lineage, linewidth=1.8)
+        _line_with_band(ax, line, "entropy", color=colors[lineage], label=lineage, linewidth=1.8)
     _mark_boundaries(ax, phase_boundaries(points))
     ax.set_xlabel("global training step")
     ax.set_ylabel("token-mean entropy (nats)")
@@ -108,8 +126,8 @@ def reward_figure(
         for lineage in sorted(colors):
             line = with_parent_history(rows, lineage, parents, "reward")
             if not line.is_empty():
-                ax.plot(line["step"], line["reward"], linestyle=style, color=colors[lineage],
-                        label=f"{lineage} · task {task}", linewidth=1.8)
+                _line_with_band(ax, line, "reward", linestyle=style, color=colors[lineage],
+                                label=f"{lineage} · task {task}", linewidth=1.8)
         ax.set_ylabel(f"task {task} eval reward ({'solid' if style == '-' else 'dashed'}; higher = better)")
     _mark_boundaries(left, phase_boundaries(points))
     left.set_xlabel("global training step")

@@ -86,3 +86,12 @@ def test_diversity_figure_four_panels_with_standard_error_bands() -> None:
 
 def test_phase_boundaries_lists_each_later_phase_start() -> None:
     assert plots.phase_boundaries(entropy_rows()) == [("2", 10)]
+
+
+def test_several_seeds_of_a_lineage_are_averaged_with_a_band() -> None:
+    rows = [{"lineage": "grpo", "phase": "1", "step": step, "entropy": 1.0 + seed, "seed": seed}
+            for seed in (0, 2) for step in range(5)]
+    ax = plots.entropy_figure(pl.DataFrame(rows)).axes[0]
+    assert list(lines_by_label(ax)["grpo"].get_ydata()) == [2.0] * 5
+    band = ax.collections[0].get_paths()[0].vertices[:, 1]
+    assert band.min() == pytest.approx(1.0) and band.max() == pytest.approx(3.0)  # s.e. of (1, 3) is 1
