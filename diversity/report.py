@@ -228,7 +228,7 @@ def entropy_table(runs: Sequence[RunInfo], rollouts: pl.DataFrame) -> pl.DataFra
         from_rollouts = (
             rollouts.filter(pl.col("split") == "train")
             .drop_nulls("entropy")
-            .group_by("lineage", "phase", "step")
+            .group_by("lineage", "phase", "step", *_seed_key(rollouts))
             .agg(pl.col("entropy").mean())
         )
         keep = ~pl.struct("lineage", "phase").is_in([{"lineage": l, "phase": p} for l, p in covered]) if covered else pl.lit(True)
@@ -240,14 +240,19 @@ def entropy_table(runs: Sequence[RunInfo], rollouts: pl.DataFrame) -> pl.DataFra
 
 
 def eval_reward_table(rollouts: pl.DataFrame) -> pl.DataFrame:
-    """Mean eval reward per (lineage, phase, step, task)."""
+    """Mean eval reward per (lineage, phase, step, task), and per seed when the logs have one."""
     evals = rollouts.filter((pl.col("split") == "eval") & pl.col("reward").is_not_null())
     return (
         evals.with_columns(pl.col("task").fill_null("-"))
-        .group_by("lineage", "phase", "step", "task")
+        .group_by("lineage", "phase", "step", "task", *_seed_key(evals))
         .agg(pl.col("reward").mean())
         .sort("lineage", "step", "task")
     )
+
+
+def _seed_key(frame: pl.DataFrame) -> list[str]:
+    """Keep runs of one lineage with different seeds apart, so figures can show their spread."""
+    return ["seed"] if "seed" in frame.columns else []
 
 
 # ---------------------------------------------------------------- build
