@@ -149,7 +149,7 @@ def read_rollouts(
                 fix="expected prompt+response (canonical), prompt+completion (TRL), "
                 "input+output (verl) or prompt+generations (NoveltyBench); or pass --format",
             )
-        log.info("%s: read as %s", path, _FORMAT_NAMES[chosen])
+        log.debug("%s: read as %s", path, _FORMAT_NAMES[chosen])
         report = FileReport(str(path), chosen)
         frame = _CONVERTERS[chosen](records, report, group_size, on_bad_row == "skip")
         frame = _apply_defaults(frame, path, lineage, phase)
@@ -169,6 +169,11 @@ def read_rollouts(
             fix=f"point at files ending in {', '.join(ROLLOUT_SUFFIXES)} that hold rollouts",
         )
     frame = pl.concat(frames, how="diagonal_relaxed")
+    for name in FORMATS:
+        chosen = [r for r in reports if r.format == name]
+        if chosen:
+            where = chosen[0].path if len(chosen) == 1 else f"{len(chosen)} files"
+            log.info("%s: read as %s, %d rows", where, _FORMAT_NAMES[name], sum(r.rows for r in chosen))
     return LoadResult(schema.order_columns(frame), reports, ignored)
 
 

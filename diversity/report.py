@@ -287,9 +287,13 @@ def analyse(
     lineage: str | None = None,
     phase: str | None = None,
     on_bad_row: str = "error",
+    score_splits: Sequence[str] | None = None,
     progress: bool = True,
 ) -> Analysis:
-    """Read run directories, rollout logs and saved scores; score the logs."""
+    """Read run directories, rollout logs and saved scores; score the logs.
+
+    ``score_splits`` limits scoring to those splits (e.g. ``("eval",)`` for a
+    long run's eval groups); every split still feeds entropy and reward."""
     from diversity.registry import METRICS
     from diversity.scoring import Scores, score
 
@@ -303,7 +307,8 @@ def analyse(
     score_parts = [Scores.read_parquet(p) for p in saved]
     if loaded is not None:
         options = {"token_pattern": token_pattern} if token_pattern is not None else {}
-        score_parts.append(score(rollouts, metrics=metrics, embedder=embedder, batch_size=batch_size,
+        scored = rollouts if score_splits is None else rollouts.filter(pl.col("split").is_in(list(score_splits)))
+        score_parts.append(score(scored, metrics=metrics, embedder=embedder, batch_size=batch_size,
                                  cache_dir=cache_dir, progress=progress, **options))
     scores = Scores.concat(score_parts)
     return Analysis(
