@@ -1,0 +1,129 @@
+"""Policies: the tiny GPT's cache and padding, sampling, and the Hugging Face adapter on a tiny random model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from trainers.build import build_policy
+from trainers.config import PolicyConfig
+from trainers.policy import GPTConfig, HFPolicy, TinyGPT, left_pad, sample
+from trainers.rollouts import Rollouts, response_logits
+from trainers.tasks import vocabulary
+
+CPU = torch.device("cpu")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def write_tiny_hf_model(directory: Path) -> Path:
+    """A randomly initialised 1-layer GPT-2 with a word-level tokenizer over the tasks' vocabulary."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+
+    words = ["<pad>", "<eos>", "<unk>", *vocabulary()]
+    core = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="<unk>"))
+    core.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=core, eos_token="<eos>", pad_token="<pad>", unk_token="<unk>")
+    torch.manual_seed(0)
+    config = GPT2Config(vocab_size=len(words), n_positions=64, n_embd=32, n_layer=1, n_head=2,
+                        eos_token_id=1, pad_token_id=0, bos_token_id=1)
+    GPT2LMHeadModel(config).save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return directory
+
+
+def cached_logits_match_full_forward(policy, prompts: list[list[int]], steps: int = 5) -> float:
+    """Largest gap between the cached per-step logits and one full forward over the same tokens."""
+    ids, mask = left_pad(prompts, 0, CPU)
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        response, response_mask = sample(policy, ids, mask, steps, 1.0, eos_id=1, pad_id=0, generator=generator)
+        full = policy(torch.cat([ids, response], 1), torch.cat([mask, response_mask], 1))
+        gap, cache, seq, seq_mask = 0.0, None, ids, mask
+        for t in range(response.shape[1]):
+            logits, cache = policy.next_logits(seq, seq_mask, cache)
+            assert cache is not None  # the cached path is the one under test
+            live = seq_mask[:, -1] > 0 if t else torch.ones(len(prompts), dtype=torch.bool)
+            gap = max(gap, float((logits - full[:, seq.shape[1] - 1])[live].abs().max()))
+            seq = torch.cat([seq, response[:, t : t + 1]], 1)
+            seq_mask = torch.cat([seq_mask, response_mask[:, t : t + 1]], 1)
+    return gap
+
+
+PROMPTS = [[5, 6, 7], [8, 9], [10, 11, 12, 13]]
+
+
+def tiny_gpt(vocab: int = 40) -> TinyGPT:
+    torch.manual_seed(0)
+    return TinyGPT(GPTConfig(vocab, block_size=32, n_layer=2, n_head=2, n_embd=32)).eval()
+
+
+def test_tiny_gpt_cached_sampling_equals_full_forward() -> None:
+    assert cached_logits_match_full_forward(tiny_gpt(), PROMPTS) < 1e-5
+
+
+def test_left_padding_does_not_change_a_prompts_logits() -> None:
+    model = tiny_gpt()
+    alone = model(torch.tensor([PROMPTS[1]]), torch.ones(1, 2, dtype=torch.long))
+    ids, mask = left_pad(PROMPTS, 0, CPU)
+    padded = model(ids, mask)[1, -2:]
+    assert torch.allclose(alone[0], padded, atol=1e-5)
+
+
+def test_sample_masks_up_to_the_end_token_and_pads_after_it() -> None:
+    model = tiny_gpt(vocab=6)  # small vocabulary: the end token (1) comes up quickly
+    ids, mask = left_pad([[2, 3, 4], [3, 4], [5, 2, 3, 4]] * 10, 0, CPU)
+    response, response_mask = sample(model, ids, mask, 12, 1.0, eos_id=1, pad_id=0,
+                                     generator=torch.Generator().manual_seed(0))
+    ended = 0
+    for row, row_mask in zip(response.tolist(), response_mask.tolist()):
+        if 1 in row:
+            end = row.index(1)
+            ended += 1
+            assert row_mask[: end + 1] == [1] * (end + 1)
+            assert row_mask[end + 1 :] == [0] * (len(row) - end - 1)
+            assert row[end + 1 :] == [0] * (len(row) - end - 1)
+        else:
+            assert row_mask == [1] * len(row)
+    assert ended > 0
+    again, _ = sample(model, ids, mask, 12, 1.0, eos_id=1, pad_id=0, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(response, again)
+
+
+def test_response_logits_are_float32_for_a_bfloat16_policy() -> None:
+    model = tiny_gpt().to(torch.bfloat16)
+    ids, mask = left_pad(PROMPTS, 0, CPU)
+    batch = Rollouts([], 1, ids, mask, torch.full((3, 2), 7), torch.ones(3, 2), [], torch.zeros(3))
+    logits = response_logits(model, batch, temperature=1.0)
+    assert logits.dtype == torch.float32 and logits.shape == (3, 2, 40)
+
+
+@pytest.fixture(scope="module")
+def hf_dir(tmp_path_factory) -> Path:
+    return write_tiny_hf_model(tmp_path_factory.mktemp("tiny_hf"))
+
+
+def test_hf_adapter_loads_a_local_model_and_matches_it(hf_dir: Path) -> None:
+    tokenizer, policy = build_policy(PolicyConfig(model=str(hf_dir), n_layer=2, n_head=4, n_embd=128, dtype="float32"), CPU)
+    assert isinstance(policy, HFPolicy)
+    ids = torch.tensor([tokenizer.encode("list 5 fruit :")])
+    with torch.no_grad():
+        ours = policy(ids, torch.ones_like(ids))
+        theirs = policy.model(input_ids=ids).logits
+    assert torch.allclose(ours, theirs, atol=1e-6)
+    assert tokenizer.decode(tokenizer.encode("apple pear") + [tokenizer.eos_id] + tokenizer.encode("plum")) == "apple pear"
+
+
+def test_hf_adapter_cached_sampling_equals_full_forward_with_left_padding(hf_dir: Path) -> None:
+    _, policy = build_policy(PolicyConfig(model=str(hf_dir), n_layer=2, n_head=4, n_embd=128, dtype="float32"), CPU)
+    policy.eval()
+    assert cached_logits_match_full_forward(policy, PROMPTS) < 1e-4

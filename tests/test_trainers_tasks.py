@@ -1,0 +1,91 @@
+"""The synthetic tasks: graders by hand, disjoint splits, many correct answers, plausible demonstrations."""
+
+from __future__ import annotations
+
+import itertools
+import random
+
+import pytest
+
+from trainers.tasks import CATEGORIES, LETTERS, LEXICON, TASKS, DemoNoise, Prompt, vocabulary
+from trainers.tokenizer import WordTokenizer
+
+A, B = TASKS["A"], TASKS["B"]
+
+
+@pytest.mark.parametrize(
+    "response, reward",
+    [
+        ("apple pear plum", 4 / 4),  # 3 new fruits, exactly 3 words
+        ("apple apple plum", 3 / 4),  # the repeat costs its slot
+        ("apple red plum", 3 / 4),  # a colour is not a fruit
+        ("apple pear", 2 / 4),  # two slots met, length wrong
+        ("apple pear plum fig", 3 / 4),  # 3 slots met, one word too many
+        ("", 0 / 4),
+        ("red blue green", 1 / 4),  # only the length is right
+    ],
+)
+def test_list_items_grader(response: str, reward: float) -> None:
+    assert A.grade(Prompt("A", "list 3 fruit :", 3, "fruit"), response) == pytest.approx(reward)
+
+
+@pytest.mark.parametrize(
+    "response, reward",
+    [
+        ("bear blue brush berlin", 5 / 5),
+        ("bear bear bear bear", 5 / 5),  # repeats are allowed in task B
+        ("bear pig blue brush", 4 / 5),
+        ("bear blue brush", 3 / 5),  # 3 slots met, too short
+        ("bear blue brush bell banjo", 4 / 5),  # 4 slots met, too long
+        ("bob blue brush bell", 4 / 5),  # not a lexicon word
+    ],
+)
+def test_letter_words_grader(response: str, reward: float) -> None:
+    assert B.grade(Prompt("B", "write 4 words starting with b :", 4, "b"), response) == pytest.approx(reward)
+
+
+@pytest.mark.parametrize("task", list(TASKS.values()), ids=list(TASKS))
+def test_train_and_eval_prompts_are_disjoint_and_cover_every_count_and_key(task) -> None:
+    train, evaluation = task.prompts("train"), task.prompts("eval")
+    assert train and evaluation
+    assert not {p.text for p in train} & {p.text for p in evaluation}
+    for split in (train, evaluation):
+        assert {p.k for p in split} == {p.k for p in train + evaluation}
+        assert {p.key for p in split} == {p.key for p in train + evaluation}
+
+
+def test_many_distinct_responses_earn_full_reward() -> None:
+    prompt = Prompt("A", "list 3 fruit :", 3, "fruit")
+    perfect = {" ".join(c) for c in itertools.permutations(CATEGORIES["fruit"], 3)}
+    assert len(perfect) == 12 * 11 * 10
+    assert all(A.grade(prompt, r) == 1.0 for r in perfect)
+    for letter in LETTERS:
+        words = [w for w in LEXICON if w.startswith(letter)]
+        assert len(words) >= 6, letter
+        assert B.grade(Prompt("B", "", 3, letter), " ".join(words[:3])) == 1.0
+
+
+@pytest.mark.parametrize("task", list(TASKS.values()), ids=list(TASKS))
+def test_demonstrations_are_plausible_and_partly_correct(task) -> None:
+    rng = random.Random(0)
+    noise = DemoNoise()
+    rewards = []
+    for prompt in task.prompts("train"):
+        for _ in range(20):
+            text = task.demonstrate(prompt, rng, noise)
+            assert all(word in LEXICON for word in text.split())  # wrong choices, never junk
+            rewards.append(task.grade(prompt, text))
+    mean = sum(rewards) / len(rewards)
+    assert 0.55 < mean < 0.8
+    perfect = [task.demonstrate(p, rng, DemoNoise(0.0, 0.0, 1.0)) for p in task.prompts("train")]
+    assert all(task.grade(p, t) == 1.0 for p, t in zip(task.prompts("train"), perfect))
+
+
+def test_word_tokenizer_round_trip_and_end_token() -> None:
+    tokenizer = WordTokenizer(vocabulary())
+    text = "list 5 fruit :"
+    assert tokenizer.decode(tokenizer.encode(text)) == text
+    ids = tokenizer.encode("apple pear") + [tokenizer.eos_id] + tokenizer.encode("plum")
+    assert tokenizer.decode(ids) == "apple pear"
+    assert tokenizer.encode("zebra") == [tokenizer.unk_id]
+    assert len(set(vocabulary())) == len(vocabulary())
