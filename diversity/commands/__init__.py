@@ -9,4 +9,5 @@ SUBCOMMAND_MODULES = (
     "diversity.commands.score",
     "diversity.commands.report",
     "diversity.commands.plot",
+    "trainers.cli",
 )

@@ -1,0 +1,238 @@
+"""The trainer through the real command line, on a tiny budget: every method, phases and
+forks, resuming (also after a SIGKILL), the Hugging Face path, and bad input."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import polars as pl
+import pytest
+import torch
+
+import diversity
+from diversity.cli import main
+from tests.test_trainers_policy import write_tiny_hf_model
+from trainers.config import METHODS
+
+# A tiny budget: 4 prompts x 4 responses a step, evaluation only at the start and the end.
+TINY = ["--prompts-per-step", "4", "--group-size", "4", "--max-new-tokens", "10", "--eval-groups", "1",
+        "--eval-every", "100", "--save-every", "100"]
+REPO = Path(__file__).resolve().parents[1]
+
+
+def cli(capsys, *args) -> tuple[int, str]:
+    code = main(["-q", *map(str, args)])
+    return code, capsys.readouterr().err
+
+
+def train(capsys, out: Path, *args) -> Path:
+    code, err = cli(capsys, "train", "--out", out, *TINY, *args)
+    assert code == 0, err
+    return out
+
+
+def weights(run: Path) -> dict[str, torch.Tensor]:
+    return torch.load(run / "checkpoints" / "final.pt", weights_only=True)["model"]
+
+
+def metrics(run: Path) -> list[dict]:
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny models gain nothing from threads, and oversubscribed cores slow them a lot."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory) -> Path:
+    """A briefly warmed-up 1-layer base policy, shared by the tests below."""
+    out = tmp_path_factory.mktemp("runs") / "base"
+    code = main(["-q", "warmup", "--out", str(out), "--steps", "40", "--batch-size", "16", "--n-layer", "1",
+                 "--n-embd", "32", "--n-head", "2", "--eval-groups", "1"])
+    assert code == 0
+    return out
+
+
+def test_warmup_writes_a_base_with_its_evaluation(base: Path) -> None:
+    summary = json.loads((base / "summary.json").read_text())
+    assert set(summary["eval"]) == {"A", "B"}
+    for task in summary["eval"].values():
+        assert 0.0 <= task["reward"] <= 1.0
+        assert 0.0 < task["entropy"] < summary["log_vocab"]
+    checkpoint = torch.load(base / "checkpoints" / "final.pt", weights_only=True)
+    assert checkpoint["kind"] == "warmup" and checkpoint["phase"] == "0" and checkpoint["step"] == 0
+    frame = diversity.load_rollouts(base)
+    assert set(frame["split"]) == {"eval"} and set(frame["task"]) == {"A", "B"}
+
+
+CONTROL = {"repo_r": "zeta", "adapo": "eps_high", "entropy_bonus": "alpha", "adaptive_entropy": "alpha",
+           "clip_cov": "cov_tokens", "kl_cov": "cov_tokens", "kl": "kl_ref"}
+
+
+@pytest.mark.parametrize("method", list(METHODS))
+def test_every_method_trains_and_logs_loadable_rollouts(capsys, tmp_path: Path, base: Path, method: str) -> None:
+    run = train(capsys, tmp_path / method, "--method", method, "--task", "A", "--steps", "2", "--init-from", base)
+    after, before = weights(run), weights(base)
+    assert any(not torch.equal(after[k], before[k]) for k in before), "no parameter changed"
+
+    rows = metrics(run)
+    assert [r["step"] for r in rows] == [1, 2]
+    for key in ("entropy", "reward_mean", "reward_std", "loss", "clip_low", "clip_high", "approx_kl"):
+        assert all(math.isfinite(r[key]) for r in rows), key
+    if method in CONTROL:
+        assert all(CONTROL[method] in r for r in rows)
+
+    frame = diversity.load_rollouts(run)
+    train_rows = frame.filter(pl.col("split") == "train")
+    assert set(frame["lineage"]) == {method} and set(frame["phase"]) == {"1"}
+    assert sorted(set(train_rows["step"])) == [1, 2]
+    assert train_rows.group_by("step", "group_id").len()["len"].to_list() == [4] * 8
+    assert train_rows["entropy"].is_not_null().all() and train_rows["reward"].is_between(0, 1).all()
+    assert sorted(set(frame.filter(pl.col("split") == "eval")["step"])) == [0, 2]
+    assert json.loads((run / "config.json").read_text())["run"]["method"] == method
+
+
+def test_phases_and_forks_continue_the_global_step(capsys, tmp_path: Path, base: Path) -> None:
+    p1 = train(capsys, tmp_path / "repo_r_p1", "--method", "repo_r", "--task", "A", "--steps", "2",
+               "--init-from", base, "--lineage", "repo_r")
+    p2 = train(capsys, tmp_path / "repo_r_p2", "--method", "repo_r", "--task", "B", "--steps", "2", "--init-from", p1)
+    fork = train(capsys, tmp_path / "raised_p2", "--method", "repo_r", "--task", "B", "--steps", "2",
+                 "--init-from", p1, "--lineage", "repo_r_raised", "--target-entropy", "2.5")
+    carried = train(capsys, tmp_path / "carried_p2", "--method", "repo_r", "--task", "B", "--steps", "1",
+                    "--init-from", p1, "--lineage", "carried", "--target-entropy", "parent")
+
+    frame = diversity.load_rollouts([p1, p2, fork]).filter(pl.col("split") == "train")
+    steps = {k: sorted(set(g["step"])) for k, g in frame.group_by("lineage", "phase")}
+    assert steps == {("repo_r", "1"): [1, 2], ("repo_r", "2"): [3, 4], ("repo_r_raised", "2"): [3, 4]}
+    assert json.loads((p2 / "config.json").read_text())["derived"]["parent"] == str(p1)
+    assert set(frame.filter(pl.col("phase") == "2")["task"]) == {"B"}
+    assert all(r["target_entropy"] == 2.5 for r in metrics(fork))
+    # H_init is measured again in phase 2 (on task B); 'parent' carries phase 1's target instead.
+    p1_target = metrics(p1)[0]["target_entropy"]
+    assert metrics(p1)[0]["target_entropy"] == pytest.approx(metrics(p1)[0]["entropy"])
+    assert metrics(p2)[0]["target_entropy"] == pytest.approx(metrics(p2)[0]["entropy"])
+    assert metrics(carried)[0]["target_entropy"] == pytest.approx(p1_target)
+
+
+def comparable(run: Path) -> tuple[list[dict], pl.DataFrame, dict]:
+    rows = [{k: v for k, v in r.items() if k != "time_s"} for r in metrics(run)]
+    frame = diversity.load_rollouts(run).filter(pl.col("split") == "train").drop("lineage").sort("step", "group_id")
+    return rows, frame, weights(run)
+
+
+def assert_same_run(a: Path, b: Path) -> None:
+    rows_a, frame_a, weights_a = comparable(a)
+    rows_b, frame_b, weights_b = comparable(b)
+    assert rows_a == rows_b
+    assert frame_a.equals(frame_b)
+    assert all(torch.equal(weights_a[k], weights_b[k]) for k in weights_a)
+
+
+def test_stop_and_resume_equals_a_straight_run(capsys, tmp_path: Path, base: Path) -> None:
+    common = ["--method", "repo_r", "--task", "A", "--init-from", base, "--save-every", "2", "--lineage", "x"]
+    straight = train(capsys, tmp_path / "straight", *common, "--steps", "4")
+    split = train(capsys, tmp_path / "split", *common, "--steps", "2")
+    code, err = cli(capsys, "train", "--out", split, "--resume", "--steps", "4")
+    assert code == 0, err
+    assert_same_run(straight, split)
+
+
+def test_a_killed_run_resumes_to_the_same_result(capsys, tmp_path: Path, base: Path) -> None:
+    common = ["--method", "clip_cov", "--task", "B", "--init-from", str(base), "--steps", "30", "--save-every", "3",
+              "--lineage", "x", *TINY[:-4], "--eval-every", "100"]
+    straight = train(capsys, tmp_path / "straight", *common)
+    killed = tmp_path / "killed"
+    process = subprocess.Popen([sys.executable, "-m", "diversity.cli", "-q", "train", "--out", str(killed), *common],
+                               cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               env={**os.environ, "OMP_NUM_THREADS": "1"})
+    latest = killed / "checkpoints" / "latest.pt"
+    deadline = time.monotonic() + 120
+    while not latest.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    assert not (killed / "checkpoints" / "final.pt").exists(), "the run finished before it could be killed"
+    code, err = cli(capsys, "train", "--out", killed, "--resume")
+    assert code == 0, err
+    assert_same_run(straight, killed)
+
+
+def test_hugging_face_model_trains_through_the_cli(capsys, tmp_path: Path) -> None:
+    model = write_tiny_hf_model(tmp_path / "tiny_hf")
+    run = train(capsys, tmp_path / "hf_run", "--model", model, "--method", "grpo", "--task", "B", "--steps", "2")
+    from transformers import AutoModelForCausalLM
+
+    before = AutoModelForCausalLM.from_pretrained(model).state_dict()
+    after = weights(run)
+    assert any(not torch.equal(after[f"model.{k}"], v) for k, v in before.items() if f"model.{k}" in after)
+    frame = diversity.load_rollouts(run)
+    assert len(frame.filter(pl.col("split") == "train")) == 2 * 4 * 4
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--method", "ppo"], "--method 'ppo' is not a method"),
+        (["--task", "C"], "--task 'C' is not a task"),
+        (["--steps", "0"], "--steps must be a positive integer"),
+        (["--steps", "-3"], "--steps must be a positive integer"),
+        (["--group-size", "0"], "--group-size must be a positive integer"),
+        (["--target-entropy", "0"], "--target-entropy 0.0 must lie in (0,"),
+        (["--target-entropy", "-1"], "--target-entropy -1.0 must lie in (0,"),
+        (["--target-entropy", "4.7"], "must lie in (0, log(vocab) = 4.605)"),
+        (["--target-entropy", "high"], "--target-entropy 'high' is neither"),
+        (["--target-entropy", "parent"], "--target-entropy parent needs --init-from a run"),
+        (["--zeta-min", "0.5", "--zeta-max", "0.1"], "--zeta-min 0.5 and --zeta-max 0.1"),
+        (["--init-from", "/no/such/run"], "--init-from /no/such/run: no such run directory"),
+    ],
+)
+def test_bad_options_give_one_line_naming_the_option(capsys, tmp_path: Path, args, message) -> None:
+    code, err = cli(capsys, "train", "--out", tmp_path / "run", "--steps", "1", *TINY, *args)
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1, err
+    assert err.startswith("rollout-diversity train: error: ") and message in err, err
+
+
+def test_bad_init_from_checkpoints(capsys, tmp_path: Path, base: Path) -> None:
+    unfinished = tmp_path / "unfinished"
+    (unfinished / "checkpoints").mkdir(parents=True)
+    corrupt = tmp_path / "corrupt"
+    (corrupt / "checkpoints").mkdir(parents=True)
+    (corrupt / "checkpoints" / "final.pt").write_bytes(b"not a checkpoint")
+    other_vocab = tmp_path / "other_vocab"
+    (other_vocab / "checkpoints").mkdir(parents=True)
+    state = torch.load(base / "checkpoints" / "final.pt", weights_only=True)
+    torch.save({**state, "vocab": state["vocab"][:-1] + ["zebra"]}, other_vocab / "checkpoints" / "final.pt")
+    cases = [
+        ([unfinished], "no final checkpoint"),
+        ([corrupt], "is not a readable checkpoint"),
+        ([other_vocab], "another vocabulary"),
+        ([base, "--n-layer", "3"], "--n-layer 3 is incompatible with --init-from"),
+    ]
+    for (source, *extra), message in cases:
+        code, err = cli(capsys, "train", "--out", tmp_path / "run", "--steps", "1", *TINY, "--init-from", source, *extra)
+        assert code == 2 and len(err.strip().splitlines()) == 1 and message in err, err
+
+
+def test_existing_runs_are_not_overwritten_and_resume_keeps_options(capsys, tmp_path: Path, base: Path) -> None:
+    run = train(capsys, tmp_path / "run", "--steps", "1", "--init-from", base)
+    code, err = cli(capsys, "train", "--out", run, "--steps", "1", *TINY, "--init-from", base)
+    assert code == 2 and "already holds a run" in err and "--resume" in err
+    code, err = cli(capsys, "train", "--out", run, "--resume", "--lr", "0.5")
+    assert code == 2 and "options differ from its config.json (rl.lr)" in err
+    code, err = cli(capsys, "train", "--out", tmp_path / "fresh", "--resume")
+    assert code == 2 and "has no config.json" in err
+    code, err = cli(capsys, "train", "--out", run, "--steps", "1", *TINY, "--init-from", base, "--force")
+    assert code == 0, err

@@ -1,0 +1,125 @@
+"""Sampling groups of responses, grading them, and scoring them under a policy.
+
+N = groups x G responses, W prompt width (left-padded), R = max_new_tokens
+response width (right-padded). No I/O here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import torch
+
+from trainers import losses
+from trainers.policy import left_pad, sample
+from trainers.tasks import Prompt, Task
+
+
+@dataclass
+class Rollouts:
+    """One batch of groups: the G responses to each prompt are consecutive rows."""
+
+    prompts: list[Prompt]  # one per group
+    group_size: int
+    prompt_ids: torch.Tensor  # (N, W)
+    prompt_mask: torch.Tensor  # (N, W)
+    response_ids: torch.Tensor  # (N, R)
+    response_mask: torch.Tensor  # (N, R) float, 1.0 up to and including the end token
+    texts: list[str]  # (N,) decoded responses
+    rewards: torch.Tensor  # (N,)
+    old_logp: torch.Tensor | None = None  # (N, R) log pi_old(o_t), from score()
+    entropy: torch.Tensor | None = None  # (N, R) H_t of pi_old, from score()
+
+    def group_rewards(self) -> torch.Tensor:
+        return self.rewards.view(len(self.prompts), self.group_size)
+
+    def token_mean_entropy(self) -> float:
+        return float((self.entropy * self.response_mask).sum() / self.response_mask.sum().clamp(min=1.0))
+
+    def response_entropy(self) -> torch.Tensor:
+        """Mean per-token entropy of each response, (N,)."""
+        return (self.entropy * self.response_mask).sum(1) / self.response_mask.sum(1).clamp(min=1.0)
+
+    def select(self, groups: torch.Tensor) -> "Rollouts":
+        """The groups where ``groups`` (P,) is True, in order."""
+        rows = groups.repeat_interleave(self.group_size)
+        keep = [i for i, k in enumerate(rows.tolist()) if k]
+        tensors = {f.name: getattr(self, f.name)[rows] for f in fields(self) if isinstance(getattr(self, f.name), torch.Tensor)}
+        return Rollouts(
+            prompts=[p for p, k in zip(self.prompts, groups.tolist()) if k], group_size=self.group_size,
+            texts=[self.texts[i] for i in keep], **tensors,
+        )
+
+    def slice_groups(self, start: int, stop: int) -> "Rollouts":
+        groups = torch.zeros(len(self.prompts), dtype=torch.bool)
+        groups[start:stop] = True
+        return self.select(groups.to(self.rewards.device))
+
+
+def concat(batches: list[Rollouts], pad_id: int) -> Rollouts:
+    """Stack batches, re-padding prompts on the left to a common width."""
+    width = max(b.prompt_ids.shape[1] for b in batches)
+
+    def stack(name: str, value: int | None = None) -> torch.Tensor | None:
+        parts = [getattr(b, name) for b in batches]
+        if parts[0] is None:
+            return None
+        if value is not None:
+            parts = [torch.nn.functional.pad(t, (width - t.shape[1], 0), value=value) for t in parts]
+        return torch.cat(parts)
+
+    return Rollouts(
+        prompts=[p for b in batches for p in b.prompts], group_size=batches[0].group_size,
+        prompt_ids=stack("prompt_ids", pad_id), prompt_mask=stack("prompt_mask", 0),
+        response_ids=stack("response_ids"), response_mask=stack("response_mask"),
+        texts=[t for b in batches for t in b.texts], rewards=stack("rewards"),
+        old_logp=stack("old_logp"), entropy=stack("entropy"),
+    )
+
+
+def generate(policy, tokenizer, task: Task, prompts: list[Prompt], group_size: int, max_new_tokens: int,
+             temperature: float, generator: torch.Generator, device: torch.device) -> Rollouts:
+    """Sample ``group_size`` responses per prompt and grade them with the task's grader."""
+    encoded = [tokenizer.encode(p.text) for p in prompts for _ in range(group_size)]
+    prompt_ids, prompt_mask = left_pad(encoded, tokenizer.pad_id, device)
+    was_training = policy.training
+    policy.eval()
+    response_ids, response_mask = sample(
+        policy, prompt_ids, prompt_mask, max_new_tokens, temperature, tokenizer.eos_id, tokenizer.pad_id, generator
+    )
+    policy.train(was_training)
+    short = max_new_tokens - response_ids.shape[1]  # every response ended early: pad to the full width
+    response_ids = torch.nn.functional.pad(response_ids, (0, short), value=tokenizer.pad_id)
+    response_mask = torch.nn.functional.pad(response_mask, (0, short), value=0).float()
+    texts = [tokenizer.decode(row) for row in response_ids.tolist()]
+    rewards = [task.grade(p, text) for p, text in zip((p for p in prompts for _ in range(group_size)), texts)]
+    return Rollouts(prompts, group_size, prompt_ids, prompt_mask, response_ids, response_mask, texts,
+                    torch.tensor(rewards, dtype=torch.float32, device=device))
+
+
+def response_logits(policy, batch: Rollouts, temperature: float) -> torch.Tensor:
+    """Logits / temperature at the positions that predict the response tokens, float32 (N, R, V)."""
+    ids = torch.cat([batch.prompt_ids, batch.response_ids], dim=1)
+    mask = torch.cat([batch.prompt_mask, batch.response_mask.long()], dim=1)
+    width = batch.prompt_ids.shape[1]
+    logits = policy(ids, mask)[:, width - 1 : -1]  # position t predicts token t + 1
+    return logits.float() / temperature
+
+
+@torch.no_grad()
+def score(policy, batch: Rollouts, temperature: float, chunk_size: int, max_rows: int = 512) -> Rollouts:
+    """Fill ``old_logp`` and ``entropy`` under ``policy`` (the sampling policy), ``max_rows`` at a time."""
+    logps, entropies = [], []
+    for start in range(0, batch.response_ids.shape[0], max_rows):
+        part = _rows(batch, start, start + max_rows)
+        logits = response_logits(policy, part, temperature)
+        logps.append(losses.token_logprobs(logits, part.response_ids) * part.response_mask)
+        entropies.append(losses.entropy_from_logits(logits, chunk_size) * part.response_mask)
+    batch.old_logp, batch.entropy = torch.cat(logps), torch.cat(entropies)
+    return batch
+
+
+def _rows(batch: Rollouts, start: int, stop: int) -> Rollouts:
+    """A view of rows [start, stop) with only what response_logits reads."""
+    return Rollouts([], batch.group_size, batch.prompt_ids[start:stop], batch.prompt_mask[start:stop],
+                    batch.response_ids[start:stop], batch.response_mask[start:stop], [], batch.rewards[start:stop])

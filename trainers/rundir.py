@@ -1,0 +1,188 @@
+"""A run directory on disk; every file is written atomically (temporary file + rename).
+
+::
+
+    RUN/config.json              resolved TrainConfig (+ what was derived: parent, lineage, phase, steps)
+    RUN/metrics.jsonl            one row per optimizer step
+    RUN/eval.jsonl               one row per (evaluation step, task)
+    RUN/summary.json             written when the run completes
+    RUN/rollouts/train_FIRST_LAST.parquet   training groups of steps FIRST..LAST (canonical schema)
+    RUN/rollouts/eval_STEP.parquet          evaluation groups of every task at STEP
+    RUN/checkpoints/latest.pt    everything --resume needs
+    RUN/checkpoints/final.pt     written when the run completes; what --init-from reads
+    RUN/checkpoints/start.pt     the start policy, for methods that need a reference (kl)
+
+``diversity.load_rollouts(RUN)`` reads ``RUN/rollouts/``. Logs are flushed
+only together with ``latest.pt``, so after a kill the files and the
+checkpoint agree, and a resumed run rewrites exactly what an uninterrupted
+one would have written.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import torch
+
+from diversity import schema
+from diversity.errors import OptionError
+from diversity.io import atomic_path, write_text_atomic
+from trainers.rollouts import Rollouts
+
+CHECKPOINT_FORMAT = "rollout-diversity-trainer/1"
+_RUN_FILES = ("config.json", "metrics.jsonl", "eval.jsonl", "summary.json", "rollouts", "checkpoints")
+_ROLLOUT_FILE = re.compile(r"^(train|eval)_(\d+)(?:_(\d+))?\.parquet$")
+
+
+def read_checkpoint(path: Path, option: str) -> dict[str, Any]:
+    """Load a checkpoint with ``weights_only=True``; problems become an OptionError naming ``option``."""
+    if not path.is_file():
+        raise OptionError(f"{option}: no checkpoint at {path}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises several types for truncated or foreign files
+        raise OptionError(f"{option}: {path} is not a readable checkpoint ({type(error).__name__}); re-create it") from None
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise OptionError(f"{option}: {path} was not written by this trainer (format {CHECKPOINT_FORMAT})")
+    return state
+
+
+def load_parent(run: str) -> dict[str, Any]:
+    """The final checkpoint of the run directory ``run`` (for --init-from)."""
+    root = Path(run)
+    if not root.is_dir():
+        raise OptionError(f"--init-from {run}: no such run directory")
+    final = root / "checkpoints" / "final.pt"
+    if not final.is_file():
+        raise OptionError(
+            f"--init-from {run}: no final checkpoint {final}; finish that run first (rerun its command with --resume)"
+        )
+    return read_checkpoint(final, f"--init-from {run}")
+
+
+def json_safe(value: Any) -> Any:
+    """NaN and infinities become None, so every log line is valid JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
+    text = "".join(json.dumps({k: json_safe(v) for k, v in row.items()}, allow_nan=False) + "\n" for row in rows)
+    write_text_atomic(path, text)
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+class RunDir:
+    """Paths and whole-file operations of one run directory."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        self.config = self.root / "config.json"
+        self.metrics = self.root / "metrics.jsonl"
+        self.eval = self.root / "eval.jsonl"
+        self.summary = self.root / "summary.json"
+        self.rollouts = self.root / "rollouts"
+        self.checkpoints = self.root / "checkpoints"
+
+    def create(self, config: dict[str, Any], force: bool) -> None:
+        """Start a fresh run: refuse to overwrite a run unless ``force``."""
+        existing = [n for n in _RUN_FILES if (self.root / n).exists()]
+        if existing and not force:
+            raise OptionError(
+                f"--out {self.root} already holds a run ({', '.join(existing)}); "
+                "pass --resume to continue it or --force to start it over"
+            )
+        for name in existing:
+            path = self.root / name
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+        self.rollouts.mkdir(parents=True, exist_ok=True)
+        self.checkpoints.mkdir(parents=True, exist_ok=True)
+        self.write_config(config)
+
+    def saved_config(self) -> dict[str, Any]:
+        if not self.config.is_file():
+            raise OptionError(f"--resume: {self.root} has no config.json; start the run without --resume")
+        return json.loads(self.config.read_text(encoding="utf-8"))
+
+    def write_config(self, config: dict[str, Any]) -> None:
+        write_text_atomic(self.config, json.dumps(config, indent=2, allow_nan=False) + "\n")
+
+    def save(self, name: str, state: dict[str, Any]) -> None:
+        with atomic_path(self.checkpoints / name) as tmp:
+            torch.save({"format": CHECKPOINT_FORMAT, **state}, tmp)
+
+    def load(self, name: str) -> dict[str, Any] | None:
+        path = self.checkpoints / name
+        return read_checkpoint(path, f"--resume {self.root}") if path.is_file() else None
+
+
+def rollout_rows(batch: Rollouts, *, step: int, lineage: str, phase: str, split: str, task: str) -> list[dict]:
+    """One canonical-schema row per response; a group is one prompt's G responses at this step."""
+    entropy = batch.response_entropy().tolist()
+    n_tokens = batch.response_mask.sum(1).long().tolist()
+    rewards = batch.rewards.tolist()
+    rows = []
+    for i, text in enumerate(batch.texts):
+        group = i // batch.group_size
+        rows.append({
+            "lineage": lineage, "phase": phase, "step": step, "group_id": f"{split}-{task}-{group:04d}",
+            "prompt": batch.prompts[group].text, "response": text, "reward": rewards[i],
+            "entropy": entropy[i], "n_tokens": n_tokens[i], "split": split, "task": task,
+        })
+    return rows
+
+
+class RunLog:
+    """Buffers a run's metrics, evaluations and rollouts; :meth:`flush` writes them."""
+
+    def __init__(self, run: RunDir, metrics: list[dict] | None = None, evals: list[dict] | None = None):
+        self.run = run
+        self.metrics = metrics or []
+        self.evals = evals or []
+        self.train_rows: list[dict] = []
+        self.eval_rows: dict[int, list[dict]] = {}
+
+    @classmethod
+    def restore(cls, run: RunDir, step: int) -> "RunLog":
+        """The logs as they were at checkpoint ``step``; later rollout files are removed."""
+        for path in run.rollouts.glob("*"):
+            match = _ROLLOUT_FILE.match(path.name)
+            if match is None or int(match.group(2)) > step:
+                path.unlink()
+        keep = lambda rows: [r for r in rows if r["step"] <= step]
+        return cls(run, keep(read_jsonl(run.metrics)), keep(read_jsonl(run.eval)))
+
+    def add_step(self, metrics: dict[str, Any], rows: list[dict]) -> None:
+        self.metrics.append(metrics)
+        self.train_rows.extend(rows)
+
+    def add_eval(self, step: int, results: list[dict[str, Any]], rows: list[dict]) -> None:
+        self.evals.extend(results)
+        self.eval_rows.setdefault(step, []).extend(rows)
+
+    def flush(self) -> None:
+        if self.train_rows:
+            first, last = self.train_rows[0]["step"], self.train_rows[-1]["step"]
+            self._parquet(self.run.rollouts / f"train_{first:06d}_{last:06d}.parquet", self.train_rows)
+        for step, rows in self.eval_rows.items():
+            self._parquet(self.run.rollouts / f"eval_{step:06d}.parquet", rows)
+        write_jsonl(self.run.metrics, self.metrics)
+        write_jsonl(self.run.eval, self.evals)
+        self.train_rows, self.eval_rows = [], {}
+
+    @staticmethod
+    def _parquet(path: Path, rows: list[dict]) -> None:
+        with atomic_path(path) as tmp:
+            pl.DataFrame(rows, schema=schema.COLUMNS).write_parquet(tmp)
