@@ -10,4 +10,5 @@ SUBCOMMAND_MODULES = (
     "diversity.commands.report",
     "diversity.commands.plot",
     "trainers.cli",
+    "trainers.experiment",
 )
