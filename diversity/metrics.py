@@ -4,11 +4,12 @@ Definitions, defaults and sources are in SPEC.md §1; each formula is cited
 next to the line that implements it. Two families:
 
 - *Lexical* metrics read the texts of a group. Their batched forms take a
-  :class:`Corpus` (N texts laid out as B contiguous groups, tokenised once)
-  and return one value per group, computed with whole-array operations
-  across groups (polars group-bys, sparse products), never a Python loop
-  over groups. The one exception is gzip in :func:`compression_ratio_batch`,
-  which has no batched form.
+  :class:`Corpus` (N texts laid out as B contiguous groups, each distinct
+  text tokenised once into exact integer ids) and return one value per group,
+  computed with whole-array operations on blocks of thousands of texts or
+  groups at a time (row-wise sorts of exact n-gram ids, bitmask histograms),
+  never a Python loop over groups. The one exception is gzip in
+  :func:`compression_ratio_batch`, which has no batched form.
 - *Embedding* metrics read an (n, d) array of sentence embeddings. Their
   batched forms take a stack of cosine kernels, shape (B, G, G), one per
   group of size G; :func:`kernel_stacks` builds the stacks from embeddings.
@@ -20,6 +21,8 @@ Tokenisation rule **[ours]**: lowercase, then the tokens are the maximal
 runs matching ``TOKEN_PATTERN`` (Rust regex syntax, as polars runs it;
 ``\\w+`` splits on whitespace and punctuation and keeps Unicode letters,
 digits and underscores). Every lexical function takes it as ``pattern``.
+:func:`tokenize` is the rule's reference form; for the default pattern the
+:class:`Corpus` reaches the same tokens from bytes, without a regex.
 
 Zero embeddings **[ours]**: cosine is undefined for a zero vector (a lexical
 embedder gives one for an empty response). A zero vector is taken as
@@ -35,7 +38,8 @@ import math
 import os
 import zlib
 from collections.abc import Iterator, Sequence
-from functools import cached_property
+from functools import cache, cached_property
+from itertools import chain
 
 import numpy as np
 import polars as pl
@@ -95,7 +99,11 @@ class Groups:
 
 
 def tokenize(texts: Sequence[str], pattern: str = TOKEN_PATTERN) -> list[list[str]]:
-    """Each text's tokens under the module's rule: lowercase, then runs matching ``pattern``."""
+    """Each text's tokens under the module's rule: lowercase, then runs matching ``pattern``.
+
+    This is the rule's reference form (polars' regex). :class:`Corpus` reaches the
+    same tokens for the default pattern without a regex; the tests hold the two equal.
+    """
     return _token_lists(texts, pattern).to_list()
 
 
@@ -109,11 +117,19 @@ def _token_lists(texts: Sequence[str], pattern: str) -> pl.Series:
         raise OptionError(f"token pattern {pattern!r} is not a valid regex: {error}") from None
 
 
-class Corpus:
-    """N texts in B contiguous groups, tokenised once; n-gram ids are built on demand.
+# Work is done a block at a time, a block being whole texts (or whole groups) holding about this many
+# tokens or characters: every temporary array stays a few MiB, cache-friendly and reused rather than
+# freshly allocated (fresh pages cost as much as the arithmetic).
+BLOCK = 2**17
 
-    Token ids are exact (one id per distinct token string), as are n-gram ids,
-    so every count below is exact, not hashed.
+
+class Corpus:
+    """N texts in B contiguous groups; each distinct text is tokenised once.
+
+    ``text_index`` (N,) maps every text to its entry in ``distinct`` (collapsed
+    policies repeat whole answers, so there is less to tokenise). Token ids are
+    exact (one id per distinct token string), as are n-gram ids, so every count
+    below is exact, not hashed.
     """
 
     def __init__(self, texts: Sequence[str], sizes: Sequence[int] | np.ndarray, pattern: str = TOKEN_PATTERN):
@@ -121,12 +137,11 @@ class Corpus:
         self.groups = Groups(sizes)
         if self.groups.n_rows != len(self.texts):
             raise OptionError(f"group sizes add up to {self.groups.n_rows} but there are {len(self.texts)} texts")
-        lists = _token_lists(self.texts, pattern)
-        self.normalised = lists.list.join(" ")  # (N,) the response as its token sequence
-        self.doc_len = lists.list.len().to_numpy().astype(np.int64)  # (N,)
-        self.token_doc = np.repeat(np.arange(len(self.texts)), self.doc_len)  # (T,)
-        self.tokens, self.vocab = _dense_token_ids(lists.explode().drop_nulls())  # (T,)
-        self._ngrams: dict[int, tuple[np.ndarray, np.ndarray, int]] = {}
+        self.pattern = pattern
+        self.text_index, self.distinct = _distinct_texts(self.texts)  # (N,), U strings
+        self.tokens, self.doc_len, self.vocab = _token_ids(self.distinct, pattern)  # (T,), (U,), V
+        self.doc_start = _offsets(self.doc_len)  # (U,) where each distinct text's tokens start
+        self._cache: dict[tuple[str, int], object] = {}
 
     @classmethod
     def single(cls, texts: Sequence[str], pattern: str = TOKEN_PATTERN) -> "Corpus":
@@ -136,36 +151,320 @@ class Corpus:
             raise OptionError("a group needs at least one response; got none")
         return cls(texts, [len(texts)], pattern)
 
+    @cached_property
+    def token_doc(self) -> np.ndarray:
+        """(T,) the distinct text of each token."""
+        return np.repeat(np.arange(len(self.distinct)), self.doc_len)
+
+    @cached_property
+    def normalised(self) -> pl.Series:
+        """(N,) each text as its tokens joined by spaces (from the reference :func:`tokenize`)."""
+        return _token_lists(self.distinct, self.pattern).list.join(" ").gather(self.text_index)
+
     def ngrams(self, n: int) -> tuple[np.ndarray, np.ndarray, int]:
-        """(ids (M,), doc (M,), bound): every n-gram occurrence; ids are exact and < bound."""
-        if n not in self._ngrams:
-            self._ngrams[n] = _ngram_ids(self.tokens, self.token_doc, self.vocab, _check_n(n))
-        return self._ngrams[n]
+        """(ids (M,), doc (M,), bound): every n-gram of every distinct text, text after text.
+
+        ``doc`` indexes ``distinct``; ids are exact across the corpus and < bound.
+        """
+        ids, bound = self._ngram_ids(n)
+        return ids, np.repeat(np.arange(len(self.distinct)), self.ngram_counts(n)), bound
+
+    def _ngram_ids(self, n: int) -> tuple[np.ndarray, int]:
+        key = ("ngrams", _check_n(n))
+        if key not in self._cache:
+            self._cache[key] = _ngram_ids(self.tokens, self.doc_len, self.vocab, n)
+        return self._cache[key]
+
+    def ngram_counts(self, n: int) -> np.ndarray:
+        """(U,) number of n-grams in each distinct text (0 when shorter than n)."""
+        return np.maximum(self.doc_len - n + 1, 0)
 
     def ngram_totals(self, n: int) -> np.ndarray:
         """(N,) number of n-grams in each text (0 when shorter than n)."""
-        return np.maximum(self.doc_len - n + 1, 0)
+        return self.ngram_counts(n)[self.text_index]
+
+    def distinct_ngram_counts(self, n: int) -> np.ndarray:
+        """(U,) number of distinct n-grams in each distinct text."""
+        key = ("distinct", _check_n(n))
+        if key not in self._cache:
+            out, counts = np.empty(len(self.distinct), dtype=np.int64), self.ngram_counts(n)
+            for u0, u1 in _blocks(self.doc_len, BLOCK):
+                tokens = self.tokens[self.doc_start[u0]:self.doc_start[u0] + self.doc_len[u0:u1].sum()]
+                ids, bound = _ngram_ids(tokens, self.doc_len[u0:u1], self.vocab, n)
+                out[u0:u1] = _count_distinct(ids, bound, counts[u0:u1])
+            self._cache[key] = out
+        return self._cache[key]
+
+    def member_tokens(self, docs: np.ndarray) -> np.ndarray:
+        """The tokens of the distinct texts ``docs``, text after text."""
+        if len(docs) and docs[-1] - docs[0] == len(docs) - 1 and (np.diff(docs) == 1).all():
+            return self.tokens[self.doc_start[docs[0]]:self.doc_start[docs[-1]] + self.doc_len[docs[-1]]]  # a slice
+        return self.tokens[_ranges(self.doc_start[docs], self.doc_len[docs])]
+
+    @cached_property
+    def group_members(self) -> tuple[np.ndarray, np.ndarray]:
+        """(docs (K,), counts (B,)): each group's distinct texts (indices into ``distinct``), group after group."""
+        docs, _, counts = _runs_within_rows(self.text_index, len(self.distinct), self.groups.sizes)
+        return docs, counts
+
+    def sequence_ids(self, docs: np.ndarray) -> np.ndarray:
+        """An exact id of the token sequence of each distinct text in ``docs``: equal sequences, equal ids.
+
+        The key is the bytes of the text's token ids, so equality is exact.
+        """
+        data = self.member_tokens(docs).astype("<i8").tobytes()
+        ends = np.cumsum(self.doc_len[docs]) * 8
+        keys = map(data.__getitem__, map(slice, (ends - self.doc_len[docs] * 8).tolist(), ends.tolist()))
+        seen: dict[bytes, int] = {}
+        return np.fromiter((seen.setdefault(key, len(seen)) for key in keys), dtype=np.int64, count=len(docs))
 
     def incidence(self, n: int, binary: bool) -> sp.csr_matrix:
         """(N, bound) sparse matrix of n-gram presence (binary) or counts per text."""
-        ids, doc, bound = self.ngrams(n)
-        ids, bound = _compact(ids, bound)
-        # One sorted int64 key per (text, n-gram) gives the CSR layout directly (rows, then columns).
-        keys = pl.Series("key", doc * bound + ids)
-        if binary:
-            key = keys.unique().sort().to_numpy()
-            data = np.ones(len(key))
-        else:
-            counted = keys.to_frame().group_by("key").len().sort("key")
-            key, data = counted["key"].to_numpy(), counted["len"].to_numpy().astype(np.float64)
-        indptr = np.concatenate([[0], np.cumsum(np.bincount(key // bound, minlength=len(self.texts)))])
-        return sp.csr_matrix((data, key % bound, indptr), shape=(len(self.texts), bound))
+        ids, bound = _compact(*self._ngram_ids(n))
+        columns, often, counts = _runs_within_rows(ids, bound, self.ngram_counts(n))
+        data = np.ones(len(columns)) if binary else often.astype(np.float64)
+        indptr = np.concatenate([[0], np.cumsum(counts)])
+        per_distinct = sp.csr_matrix((data, columns, indptr), shape=(len(self.distinct), bound))
+        return per_distinct[self.text_index]
 
 
 def _check_n(n: int) -> int:
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise OptionError(f"n-gram order n must be a positive integer, not {n!r}")
     return int(n)
+
+
+def _distinct_texts(texts: list) -> tuple[np.ndarray, list[str]]:
+    """(index (N,), distinct texts in order of first appearance), texts[k] == distinct[index[k]]."""
+    if not set(map(type, texts)) <= {str}:  # one fast pass; the loop below only names the culprit
+        for row, text in enumerate(texts):
+            if text is None:
+                raise OptionError(f"texts must be strings, not None (text {row}); write an empty string for an "
+                                  "empty response")
+            if not isinstance(text, str):
+                raise OptionError(f"texts must be strings; text {row} is a {type(text).__name__}")
+    position = dict.fromkeys(texts)  # the distinct texts, in order of first appearance
+    position.update(zip(position, range(len(position))))
+    return np.fromiter(map(position.__getitem__, texts), dtype=np.int64, count=len(texts)), list(position)
+
+
+def _blocks(weights: np.ndarray, budget: int) -> list[tuple[int, int]]:
+    """Consecutive ranges [a, b) of items whose weights add up to about ``budget`` (at least one item each)."""
+    if len(weights) == 0:
+        return []
+    total = np.cumsum(weights)
+    ends = np.searchsorted(total, np.arange(budget, total[-1], budget)) + 1  # just after each multiple of budget
+    bounds = np.unique(np.concatenate([[0], ends, [len(weights)]])).tolist()
+    return list(zip(bounds[:-1], bounds[1:]))
+
+
+# ---------------------------------------------------------------- token ids
+
+
+def _token_ids(texts: list[str], pattern: str) -> tuple[np.ndarray, np.ndarray, int]:
+    """(tokens (T,), counts (U,), V): exact dense ids 0..V-1 of every token, text after text."""
+    if not texts:
+        return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int64), 1
+    if pattern != TOKEN_PATTERN:
+        lists = _token_lists(texts, pattern)
+        tokens, vocab = _dense_token_ids(lists.explode().drop_nulls())
+        return tokens, lists.list.len().to_numpy().astype(np.int64), vocab
+    vocab = _Vocabulary()
+    parts = [_word_token_ids(texts[a:b], vocab)
+             for a, b in _blocks(np.fromiter(map(len, texts), dtype=np.int64, count=len(texts)), 8 * BLOCK)]
+    tokens = np.concatenate([tokens for tokens, _ in parts])
+    return tokens.astype(np.int32 if vocab.size < 2**31 else np.int64), \
+        np.concatenate([counts for _, counts in parts]), max(vocab.size, 1)
+
+
+def _word_token_ids(texts: list[str], vocab: "_Vocabulary") -> tuple[np.ndarray, np.ndarray]:
+    """(tokens, counts per text) for the default pattern ``\\w+``, on bytes instead of a regex.
+
+    A match of ``\\w+`` is a maximal run of word characters, so the tokens are
+    the runs of a per-character class, and all bytes of a UTF-8 character share
+    it. The texts are lowercased (by polars, as in :func:`tokenize`; ASCII text
+    byte-wise, which is the same), joined by newlines (not a word character, so
+    no run crosses two texts) and encoded; a table maps each byte to its
+    lowercase form, or 0 outside words. A token up to 8 bytes is keyed by those
+    bytes read as one integer (exact: a word byte is never 0), a longer one by
+    its bytes (:func:`_long_token_ids` finds the distinct ones). ``vocab`` holds
+    the ids across calls and grows with each new token.
+    """
+    # A newline before the first text and 8 after the last, so every 8-byte window below is in bounds.
+    joined = "\n".join(chain([""], texts, ["\n" * 7]))
+    ascii_only = joined.isascii()
+    if ascii_only:
+        data = joined.encode("ascii").translate(_byte_table())
+        lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+    else:
+        lowered = pl.Series("text", texts, dtype=pl.String).str.to_lowercase()
+        joined = "\n".join(chain([""], lowered.to_list(), ["\n" * 7]))
+        data = bytearray(joined.encode("utf-8")).translate(_byte_table())
+        lengths = lowered.str.len_bytes().to_numpy().astype(np.int64)
+    word = np.frombuffer(data, dtype=np.uint8)
+    if not ascii_only:
+        _clear_non_word_characters(word)
+    edges = np.flatnonzero(np.diff(word != 0))  # alternately a run's first byte - 1 and its last byte
+    starts, ends = edges[0::2] + 1, edges[1::2] + 1
+    text_starts = 1 + np.concatenate([[0], np.cumsum(lengths + 1)[:-1]])
+    counts = np.diff(np.searchsorted(starts, text_starts), append=len(starts)).astype(np.int64)
+    windows = np.ndarray((len(word) - 7,), dtype="<u8", buffer=word, strides=(1,))  # window k = bytes k..k+7
+    size = ends - starts
+    long = size > 8
+    tokens = np.empty(len(starts), dtype=np.int64)
+    short = windows[starts[~long]] & _PREFIX_MASKS[size[~long]]
+    tokens[~long] = vocab.short_ids(short)
+    if long.any():
+        local, first = _long_token_ids(windows, starts[long], size[long])
+        spans = zip(starts[long][first].tolist(), ends[long][first].tolist())
+        tokens[long] = vocab.long_ids([bytes(data[a:b]) for a, b in spans])[local]
+    return tokens, counts
+
+
+class _Vocabulary:
+    """Exact ids 0, 1, ... of the distinct tokens met so far, block after block.
+
+    A token up to 8 bytes is keyed by an integer (its bytes). Most look-ups are
+    answered by a direct-mapped table (slot = a multiplicative hash of the key,
+    checked against the key stored there) in a few vectorised passes; the rest
+    go to a sorted array of all keys. Longer tokens are keyed by their bytes,
+    in a dict.
+    """
+
+    def __init__(self):
+        self.keys = np.zeros(0, dtype=np.uint64)  # every key, sorted
+        self.ids = np.zeros(0, dtype=np.int64)  # the id of each key
+        self.long: dict[bytes, int] = {}
+        self.size = 0
+        self._resize(12)
+
+    def short_ids(self, keys: np.ndarray) -> np.ndarray:
+        """The id of each integer key (repeats allowed), adding the keys not seen yet."""
+        slot = self._slot(keys)
+        ids = self.slot_ids[slot]
+        miss = np.flatnonzero(self.slot_keys[slot] != keys)  # no real key is 0, an empty slot's key
+        if len(miss):
+            local, distinct = _factorize(keys[miss])
+            found = self._sorted_ids(distinct)
+            ids[miss] = found[local]
+            if self.size * 4 > len(self.slot_keys) and self.bits < 22:  # keep the table at most 1/4 full
+                self._resize(self.bits + 2)
+            else:
+                self._place(distinct, found)
+        return ids
+
+    def long_ids(self, keys: list[bytes]) -> np.ndarray:
+        """The ids of distinct long tokens (their bytes), adding those not seen yet."""
+        out = np.empty(len(keys), dtype=np.int64)
+        for k, key in enumerate(keys):
+            if key not in self.long:
+                self.long[key] = self.size
+                self.size += 1
+            out[k] = self.long[key]
+        return out
+
+    def _sorted_ids(self, keys: np.ndarray) -> np.ndarray:
+        """The ids of distinct keys from the sorted array, adding the new ones to it."""
+        at = np.searchsorted(self.keys, keys)
+        known = at < len(self.keys)
+        known[known] = self.keys[at[known]] == keys[known]
+        out = np.zeros(len(keys), dtype=np.int64)
+        out[known] = self.ids[at[known]]
+        new = np.flatnonzero(~known)
+        out[new] = self.size + np.arange(len(new))
+        self.size += len(new)
+        order = new[np.argsort(keys[new])]
+        self.keys = np.insert(self.keys, at[order], keys[order])
+        self.ids = np.insert(self.ids, at[order], out[order])
+        return out
+
+    def _slot(self, keys: np.ndarray) -> np.ndarray:
+        return ((keys * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(64 - self.bits)).view(np.int64)
+
+    def _place(self, keys: np.ndarray, ids: np.ndarray) -> None:
+        """Put (key, id) pairs into their slots where those are empty; of keys sharing a slot, the first."""
+        slot, first = np.unique(self._slot(keys), return_index=True)
+        empty = self.slot_keys[slot] == 0
+        self.slot_keys[slot[empty]] = keys[first[empty]]
+        self.slot_ids[slot[empty]] = ids[first[empty]]
+
+    def _resize(self, bits: int) -> None:
+        """A table of 2^bits slots holding the keys so far, the earliest (most common) first."""
+        self.bits = bits
+        self.slot_keys = np.zeros(2**bits, dtype=np.uint64)
+        self.slot_ids = np.zeros(2**bits, dtype=np.int64)
+        order = np.argsort(self.ids)
+        self._place(self.keys[order], self.ids[order])
+
+
+# _PREFIX_MASKS[k] keeps the first k bytes of a little-endian 8-byte window.
+_PREFIX_MASKS = np.array([(1 << (8 * k)) - 1 for k in range(9)], dtype=np.uint64)
+
+
+@cache
+def _byte_table() -> bytes:
+    """256 bytes: an ASCII word character's lowercase byte, 0 for other ASCII, itself for bytes >= 0x80.
+
+    Which ASCII characters are word characters is asked of polars' regex, the
+    reference for ``\\w``; non-ASCII bytes are classed per character later.
+    """
+    ascii_chars = pl.Series("c", [chr(c) for c in range(128)], dtype=pl.String)
+    is_word = ascii_chars.str.contains(r"^\w$").to_numpy()
+    lowered = np.frombuffer("".join(chr(c) for c in range(128)).lower().encode("ascii"), dtype=np.uint8)
+    return np.concatenate([np.where(is_word, lowered, 0), np.arange(128, 256)]).astype(np.uint8).tobytes()
+
+
+def _clear_non_word_characters(word: np.ndarray) -> None:
+    """Zero, in place, the UTF-8 bytes of every non-ASCII character that is not a word character.
+
+    Each lead byte (11xxxxxx) and its continuation bytes are decoded to a code
+    point; each distinct code point is classed by polars' regex ``\\w``, so the
+    class is exactly the one :func:`tokenize` applies.
+    """
+    lead = np.flatnonzero(word >= 0xC0)
+    if not len(lead):
+        return
+    first = word[lead].astype(np.int64)
+    width = 2 + (first >= 0xE0) + (first >= 0xF0)  # bytes in the character
+    code = first & np.select([width == 2, width == 3], [0x1F, 0x0F], 0x07)
+    for k in (1, 2, 3):
+        code = np.where(width > k, (code << 6) | (word[lead + k] & 0x3F), code)
+    points, inverse = np.unique(code, return_inverse=True)
+    chars = pl.Series("c", [chr(c) for c in points.tolist()], dtype=pl.String)
+    not_word = ~chars.str.contains(r"^\w$").to_numpy()[inverse]
+    for k in range(4):
+        word[lead[not_word & (width > k)] + k] = 0
+
+
+def _long_token_ids(windows: np.ndarray, starts: np.ndarray, size: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(ids, first): dense ids of tokens longer than 8 bytes, from their 8-byte chunks, and where each id
+    first occurs.
+
+    Round k pairs each token's id so far with its k-th chunk (both dense, so
+    id * chunks + chunk fits int64) and renumbers. A token's id is final in the
+    round of its last chunk; tokens that end in different rounds differ in
+    length, so each round's ids get their own range.
+    """
+    ids, _ = _factorize(windows[starts])
+    final = np.empty(len(starts), dtype=np.int64)
+    alive, offset, base = np.arange(len(starts)), 8, 0
+    while len(alive):
+        left = size[alive] - offset
+        chunk, chunks = _factorize(windows[starts[alive] + offset] & _PREFIX_MASKS[np.minimum(left, 8)])
+        ids, uniques = _factorize(ids * len(chunks) + chunk)
+        done = left <= 8
+        final[alive[done]] = base + ids[done]
+        alive, ids, offset, base = alive[~done], ids[~done], offset + 8, base + len(uniques)
+    ids, _ = _factorize(final)
+    return ids, np.unique(ids, return_index=True)[1]
+
+
+def _factorize(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(ids, uniques): exact dense ids 0..K-1 of integer values, uniques[ids] == values (a hash table)."""
+    from pandas import factorize  # a heavy import, needed only here
+
+    codes, uniques = factorize(values, sort=False)
+    return codes.astype(np.int64, copy=False), uniques
 
 
 def _dense_token_ids(tokens: pl.Series) -> tuple[np.ndarray, int]:
@@ -177,7 +476,7 @@ def _dense_token_ids(tokens: pl.Series) -> tuple[np.ndarray, int]:
 
 
 def _compact(ids: np.ndarray, bound: int) -> tuple[np.ndarray, int]:
-    """Renumber ids densely; a lookup table when the range is small, else a sort-based rank."""
+    """Renumber ids densely; a lookup table when the range is small, else a hash table."""
     if len(ids) == 0:
         return ids, 1
     if bound <= 4 * len(ids) + 1024:
@@ -185,23 +484,126 @@ def _compact(ids: np.ndarray, bound: int) -> tuple[np.ndarray, int]:
         present[ids] = True
         lookup = np.cumsum(present) - 1
         return lookup[ids], int(present.sum())
-    ranked = pl.Series(ids).rank("dense").to_numpy().astype(np.int64) - 1
-    return ranked, int(ranked.max()) + 1
+    ids, uniques = _factorize(ids)
+    return ids, len(uniques)
 
 
-def _ngram_ids(tokens: np.ndarray, token_doc: np.ndarray, vocab: int, n: int) -> tuple[np.ndarray, np.ndarray, int]:
-    """Exact ids of every n-gram inside one text: id(w1..wk) * V + w(k+1), re-ranked before int64 overflows."""
+def _ngram_ids(tokens: np.ndarray, doc_len: np.ndarray, vocab: int, n: int) -> tuple[np.ndarray, int]:
+    """(ids, bound): exact ids of every n-gram inside a text, text after text; tokens holds the texts
+    of ``doc_len`` one after another. id(w1..wk) * V + w(k+1), renumbered before int64 overflows."""
     starts = len(tokens) - n + 1
+    if n == 1:
+        return tokens, vocab
     if starts <= 0:
-        empty = np.zeros(0, dtype=np.int64)
-        return empty, empty, 1
+        return np.zeros(0, dtype=np.int64), 1
     ids, bound = tokens[:starts].astype(np.int64), vocab
     for k in range(1, n):
         if bound > (2**62) // vocab:
             ids, bound = _compact(ids, bound)
-        ids, bound = ids * vocab + tokens[k:starts + k], bound * vocab
-    inside = token_doc[:starts] == token_doc[n - 1:]  # the n-gram does not cross into the next text
-    return ids[inside], token_doc[:starts][inside], bound
+        ids *= vocab
+        ids += tokens[k:starts + k]
+        bound *= vocab
+    # Drop the n-grams that cross into the next text: those starting in a text's last n - 1 tokens.
+    inside = np.ones(starts, dtype=bool)
+    ends = np.cumsum(doc_len)
+    for k in range(1, n):
+        cut = ends[doc_len >= k] - k
+        inside[cut[cut < starts]] = False
+    return ids[inside], bound
+
+
+# ---------------------------------------------------------------- rows of ids: sorted, distinct
+
+
+def _offsets(lengths: np.ndarray) -> np.ndarray:
+    """(R,) where each row starts, for rows of ``lengths`` laid out one after another."""
+    return np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+
+
+def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Concatenation of arange(s, s + l) over (s, l): the gather index of rows picked from a flat layout."""
+    ends = np.cumsum(lengths)
+    return np.repeat(starts - (ends - lengths), lengths) + np.arange(ends[-1] if len(ends) else 0)
+
+
+def _count_distinct(values: np.ndarray, bound: int, lengths: np.ndarray) -> np.ndarray:
+    """(R,) number of distinct values (all in [0, bound)) in each row."""
+    out = np.zeros(len(lengths), dtype=np.int64)
+    for rows, block, lens in _sorted_rows(values, bound, lengths):
+        changes = np.count_nonzero(block[:, 1:] != block[:, :-1], axis=1)
+        out[rows] = changes + 1 - (lens < block.shape[1])  # the padding, if any, is one more run
+    return out
+
+
+def _runs_within_rows(values: np.ndarray, bound: int, lengths: np.ndarray) -> tuple[np.ndarray, ...]:
+    """(distinct values, how often each occurs, counts (R,)): each row's distinct values, sorted, row after row."""
+    counts = np.zeros(len(lengths), dtype=np.int64)
+    parts = []
+    for rows, block, lens in _sorted_rows(values, bound, lengths):
+        starts, valid = _run_starts(block, np.iinfo(block.dtype).max)
+        runs = np.diff(starts, append=block.size)
+        counts[rows] = np.bincount(starts[valid] // block.shape[1], minlength=len(rows))
+        parts.append((rows, block.ravel()[starts[valid]], runs[valid]))
+    distinct, often = np.zeros(counts.sum(), dtype=np.int64), np.zeros(counts.sum(), dtype=np.int64)
+    offsets = _offsets(counts)
+    for rows, value, run in parts:
+        at = _ranges(offsets[rows], counts[rows])
+        distinct[at], often[at] = value, run
+    return distinct, often, counts
+
+
+def _run_starts(block: np.ndarray, padding: int) -> tuple[np.ndarray, np.ndarray]:
+    """Flat positions where a run of equal values starts in each row of a sorted block padded with
+    ``padding`` (the padding is a run too), and which of those runs hold values rather than padding."""
+    first = np.empty(block.shape, dtype=bool)
+    first[:, 0] = True
+    np.not_equal(block[:, 1:], block[:, :-1], out=first[:, 1:])
+    starts = np.flatnonzero(first)
+    return starts, block.ravel()[starts] != padding
+
+
+# Cells of one padded block of rows to sort: 2^18 int64 = 2 MiB, so each block sorts in cache.
+ROW_BLOCK = 2**18
+
+
+def _sorted_rows(values: np.ndarray, bound: int, lengths: np.ndarray) -> Iterator[tuple[np.ndarray, ...]]:
+    """Yield (rows (r,), block (r, W), lengths (r,)): each row of ``values`` sorted, padded on the right.
+
+    ``values`` (M,), all in [0, bound), holds rows of ``lengths`` (R,) one
+    after another. Rows go into a padded block, int32 when the bound allows
+    (twice the sort speed), with the dtype's maximum as padding, sorted along
+    axis 1: many short sorts in cache, far faster than one global sort of
+    (row, value) keys. Blocks take consecutive rows; a block that would be
+    mostly padding (a long row among short ones) is left to a second pass over
+    those rows in order of length. Empty rows may not be yielded.
+    """
+    dtype = np.int32 if bound < 2**31 else np.int64
+    deferred = yield from _sorted_blocks(values, lengths, np.arange(len(lengths)), dtype, defer=True)
+    if len(deferred):
+        rows = deferred[np.argsort(lengths[deferred], kind="stable")]
+        gathered = values[_ranges(_offsets(lengths)[rows], lengths[rows])]
+        yield from _sorted_blocks(gathered, lengths[rows], rows, dtype, defer=False)
+
+
+def _sorted_blocks(values: np.ndarray, lengths: np.ndarray, rows: np.ndarray, dtype, defer: bool):
+    """:func:`_sorted_rows` over consecutive rows; returns the rows of the blocks deferred."""
+    deferred, row, at = [], 0, 0
+    while row < len(lengths):
+        window = lengths[row:row + ROW_BLOCK // max(int(lengths[row]), 1) + 1]
+        widths = np.maximum.accumulate(window)
+        fits = np.arange(1, len(window) + 1) * widths <= ROW_BLOCK
+        count = len(window) if fits.all() else max(1, int(np.argmin(fits)))
+        lens, width = window[:count], int(widths[count - 1])
+        size = int(lens.sum())
+        if defer and count * width > 2 * size:
+            deferred.append(rows[row:row + count])
+        elif size:
+            block = np.full((count, width), np.iinfo(dtype).max, dtype=dtype)
+            block[np.arange(width) < lens[:, None]] = values[at:at + size]
+            block.sort(axis=1)  # the padding, greater than every value, stays at the end of each row
+            yield rows[row:row + count], block, lens
+        row, at = row + count, at + size
+    return np.concatenate(deferred) if deferred else np.zeros(0, dtype=np.int64)
 
 
 # ---------------------------------------------------------------- lexical, batched (one value per group)
@@ -213,16 +615,27 @@ def repetition_fraction_batch(corpus: Corpus, n: int = REPETITION_N) -> np.ndarr
     Welleck et al. 2019, "Neural Text Generation with Unlikelihood Training"
     (facebookresearch/unlikelihood_training custom/metrics.py).
     """
-    distinct = _distinct_per(corpus.ngrams(n)[:2], len(corpus.texts))
+    distinct = corpus.distinct_ngram_counts(n)[corpus.text_index]
     total = corpus.ngram_totals(n)
     per_text = np.where(total > 0, 1.0 - distinct / np.maximum(total, 1), 0.0)
     return _group_mean(per_text, corpus.groups)
 
 
 def duplicate_fraction_batch(corpus: Corpus) -> np.ndarray:
-    """1 - distinct normalised responses / G; normalised = the token sequence (SPEC §1)."""
-    frame = pl.DataFrame({"group": corpus.groups.row_group, "text": corpus.normalised})
-    distinct = frame.group_by("group").agg(pl.col("text").n_unique()).sort("group")["text"].to_numpy()
+    """1 - distinct normalised responses / G; normalised = the token sequence (SPEC §1).
+
+    Identical texts are one distinct text already; two different texts of a
+    group can still share a token sequence ("Yes." and "yes"), which needs as
+    many tokens, so only such texts are compared, exactly.
+    """
+    docs, members = corpus.group_members
+    group = np.repeat(np.arange(corpus.groups.n_groups), members)
+    same_length = group * (int(corpus.doc_len.max(initial=0)) + 1) + corpus.doc_len[docs]  # (group, tokens)
+    _, inverse, counts = np.unique(same_length, return_inverse=True, return_counts=True)
+    suspect = np.flatnonzero(counts[inverse] > 1)
+    sequence = docs.copy()  # a text's own id where no other text of its group could match it
+    sequence[suspect] = len(corpus.distinct) + corpus.sequence_ids(docs[suspect])
+    distinct = _count_distinct(sequence, len(corpus.distinct) + len(suspect), members)
     return 1.0 - distinct / corpus.groups.sizes
 
 
@@ -232,28 +645,98 @@ def distinct_n_batch(corpus: Corpus, n: int = DISTINCT_N) -> np.ndarray:
     A group with no n-gram at all scores 1 **[ours]**: like seq-rep-n's rule
     that a text shorter than n repeats nothing, nothing was repeated.
     """
-    ids, doc, _ = corpus.ngrams(n)
-    distinct = _distinct_per((ids, corpus.groups.row_group[doc]), corpus.groups.n_groups)
+    _check_n(n)
+    docs, members = corpus.group_members  # a text repeated within its group adds no new n-gram
+    counts = corpus.ngram_counts(n)[docs]  # (K,) per member
+    distinct = np.empty(corpus.groups.n_groups)
+    member_start = _offsets(members)
+    for g0, g1 in _blocks(_row_sums(corpus.doc_len[docs], members), BLOCK):
+        k0, k1 = member_start[g0], member_start[g0] + members[g0:g1].sum()
+        ids, bound = _ngram_ids(corpus.member_tokens(docs[k0:k1]), corpus.doc_len[docs[k0:k1]], corpus.vocab, n)
+        distinct[g0:g1] = _count_distinct(ids, bound, _row_sums(counts[k0:k1], members[g0:g1]))
     total = np.bincount(corpus.groups.row_group, corpus.ngram_totals(n), minlength=corpus.groups.n_groups)
     return np.where(total > 0, distinct / np.maximum(total, 1), 1.0)
+
+
+# Largest group for the bitmask form of the Jaccard intersections (2^G masks per group).
+MASK_GROUP = 10
 
 
 def jaccard_overlap_batch(corpus: Corpus, n: int = JACCARD_N) -> np.ndarray:
     """Mean over pairs i < j of |A_i ∩ A_j| / |A_i ∪ A_j|, A = the text's set of n-grams; J(∅, ∅) = 1.
 
-    Intersections are the within-group Gram matrix of the binary n-gram
-    incidence matrix, so all pairs of all groups come from sparse products.
-    Groups of one text have no pair and get NaN (``score`` reports null).
+    Intersections come for all groups of a size at once: from bitmasks of
+    which members hold each n-gram (:func:`_group_intersections`), or for
+    groups over MASK_GROUP from the within-group Gram matrix of the binary
+    incidence. Groups of one text have no pair and get NaN (``score`` reports null).
     """
-    incidence = corpus.incidence(n, binary=True)
+    _check_n(n)
     out = np.full(corpus.groups.n_groups, np.nan)
     for size, chosen, rows in corpus.groups.by_size(min_size=2):
-        inter = _sparse_gram(incidence, rows)  # (B_G, G, G); diagonal = |A_i|
+        if size <= MASK_GROUP:
+            inter = _group_intersections(corpus, n, rows)  # (B_G, G, G); diagonal = |A_i|
+        else:
+            inter = _sparse_gram(corpus.incidence(n, binary=True), rows)
         sizes = np.diagonal(inter, axis1=1, axis2=2)
         union = sizes[:, :, None] + sizes[:, None, :] - inter
         jaccard = np.where(union > 0, inter / np.maximum(union, 1), 1.0)
         out[chosen] = _mean_off_diagonal(jaccard)
     return out
+
+
+def _group_intersections(corpus: Corpus, n: int, rows: np.ndarray) -> np.ndarray:
+    """(B, G, G) |A_a ∩ A_b| for the members a, b of each group; rows (B, G) are the groups' texts.
+
+    A group's distinct texts each carry the bitmask of the members that wrote
+    them; each n-gram of the group gets the OR of the masks of the texts that
+    hold it. From the histogram of those masks per group, :func:`_pair_counts`
+    reads every intersection (the diagonal: |A_a|).
+    """
+    batch, size = rows.shape
+    docs, masks, members = _member_masks(corpus.text_index[rows])  # (K,), (K,), (B,)
+    counts = corpus.ngram_counts(n)[docs]
+    member_start = _offsets(members)
+    out = np.empty((batch, size, size))
+    for g0, g1 in _blocks(_row_sums(corpus.doc_len[docs], members), BLOCK):
+        k0, k1 = member_start[g0], member_start[g0] + members[g0:g1].sum()
+        ids, bound = _ngram_ids(corpus.member_tokens(docs[k0:k1]), corpus.doc_len[docs[k0:k1]], corpus.vocab, n)
+        if bound > 2**(62 - size):
+            ids, bound = _compact(ids, bound)
+        keys = (ids.astype(np.int64) << size) | np.repeat(masks[k0:k1], counts[k0:k1])  # id, then holders
+        histogram = np.zeros(2**size * (g1 - g0), dtype=np.int64)  # (mask, group)
+        for group, block, lens in _sorted_rows(keys, bound << size, _row_sums(counts[k0:k1], members[g0:g1])):
+            starts, valid = _run_starts(block >> size, np.iinfo(block.dtype).max >> size)  # a run: one n-gram
+            held = np.bitwise_or.reduceat(block.ravel() & (2**size - 1), starts)[valid]
+            histogram += np.bincount(held * (g1 - g0) + group[starts[valid] // block.shape[1]],
+                                     minlength=len(histogram))
+        out[g0:g1] = _pair_counts(histogram.reshape(2**size, g1 - g0), size)
+    return out
+
+
+def _member_masks(docs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """From (B, G) text ids: (distinct texts (K,), bitmask of the members holding each (K,), per group (B,))."""
+    batch, size = docs.shape
+    keys = (np.arange(batch)[:, None] * (int(docs.max()) + 1) + docs).ravel()
+    order = np.argsort(keys, kind="stable")
+    starts = np.flatnonzero(np.diff(keys[order], prepend=-1))
+    masks = np.bitwise_or.reduceat(np.tile(1 << np.arange(size), batch)[order], starts)
+    return docs.ravel()[order[starts]], masks, np.bincount(order[starts] // size, minlength=batch)
+
+
+def _pair_counts(histogram: np.ndarray, size: int) -> np.ndarray:
+    """(B, G, G) from (2^G, B) counts of items per member bitmask (summed in place): how many items
+    members a and b both hold.
+
+    A superset-sum (zeta) transform over the G bits turns entry S into the
+    count of items whose mask contains S, in G vectorised passes (groups on the
+    last axis keep the inner loops long); the pair (a, b) then reads entry
+    {a, b}, and a member alone reads {a}. Integer arithmetic, so exact.
+    """
+    for bit in range(size):
+        halves = histogram.reshape(-1, 2, 2**bit, histogram.shape[-1])  # [:, 1] = the masks with this bit set
+        halves[:, 0] += halves[:, 1]
+    single = 1 << np.arange(size)
+    return np.moveaxis(histogram[single[:, None] | single[None, :]], -1, 0)
 
 
 def compression_ratio_batch(corpus: Corpus) -> np.ndarray:
@@ -264,11 +747,16 @@ def compression_ratio_batch(corpus: Corpus) -> np.ndarray:
     the order and a group's score must not. gzip has no batched form: this is
     the one loop over groups, spread over threads (zlib releases the GIL).
     """
-    raw = [text.encode("utf-8") for text in corpus.texts]
+    encoded = [text.encode("utf-8") for text in corpus.distinct]
+    raw = [encoded[k] for k in corpus.text_index.tolist()]
     joined = [b"\n".join(sorted(raw[start:start + size]))
-              for start, size in zip(corpus.groups.starts, corpus.groups.sizes)]
-    lengths = np.array([len(data) for data in joined], dtype=np.float64)
+              for start, size in zip(corpus.groups.starts.tolist(), corpus.groups.sizes.tolist())]
+    lengths = np.fromiter(map(len, joined), dtype=np.float64, count=len(joined))
     return lengths / _gzip_sizes(joined)
+
+
+# Groups per thread task in _gzip_sizes: small enough to balance the threads on a busy machine.
+GZIP_TASK = 64
 
 
 def _gzip_sizes(chunks: list[bytes]) -> np.ndarray:
@@ -279,11 +767,9 @@ def _gzip_sizes(chunks: list[bytes]) -> np.ndarray:
     def sizes(part: list[bytes]) -> list[int]:
         return [len(zlib.compress(chunk, 9, wbits=-15)) + 18 for chunk in part]
 
-    workers = max(1, min(os.cpu_count() or 1, len(chunks) // 256))
-    step = -(-len(chunks) // workers) if chunks else 1
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        parts = pool.map(sizes, [chunks[at:at + step] for at in range(0, len(chunks), step)])
-        return np.array([size for part in parts for size in part], dtype=np.float64)
+    tasks = [chunks[at:at + GZIP_TASK] for at in range(0, len(chunks), GZIP_TASK)]
+    with ThreadPoolExecutor(max_workers=max(1, min(os.cpu_count() or 1, len(tasks)))) as pool:
+        return np.array([size for part in pool.map(sizes, tasks) for size in part], dtype=np.float64)
 
 
 def ngram_vendi_batch(corpus: Corpus, ns: Sequence[int] = NGRAM_VENDI_NS, q: float = VENDI_Q) -> np.ndarray:
@@ -298,14 +784,11 @@ def ngram_vendi_batch(corpus: Corpus, ns: Sequence[int] = NGRAM_VENDI_NS, q: flo
     return out
 
 
-def _distinct_per(pairs: tuple[np.ndarray, np.ndarray], length: int) -> np.ndarray:
-    """(length,) number of distinct ids per owner, from (ids, owner) occurrence arrays."""
-    ids, owner = pairs
-    out = np.zeros(length)
-    if len(ids):
-        counts = pl.DataFrame({"owner": owner, "id": ids}).group_by("owner").agg(pl.col("id").n_unique())
-        out[counts["owner"].to_numpy()] = counts["id"].to_numpy()
-    return out
+def _row_sums(values: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """(R,) sum of each row of ``values`` (rows of ``lengths``, one after another; empty rows give 0)."""
+    total = np.concatenate([[0], np.cumsum(values, dtype=np.int64)])
+    ends = np.cumsum(lengths)
+    return total[ends] - total[ends - lengths]
 
 
 def _group_mean(values: np.ndarray, groups: Groups) -> np.ndarray:

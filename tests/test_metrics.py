@@ -10,10 +10,13 @@ from __future__ import annotations
 import gzip
 import itertools
 import math
+import re
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from vendi_score import vendi as published
 
 from diversity import metrics as m
@@ -50,26 +53,26 @@ def ngrams(tokens: list[str], n: int) -> list[tuple[str, ...]]:
     return [tuple(tokens[i:i + n]) for i in range(len(tokens) - n + 1)]
 
 
-def ref_repetition(texts, n):
+def ref_repetition(texts, n, pattern=m.TOKEN_PATTERN):
     values = []
-    for tokens in m.tokenize(texts):
+    for tokens in m.tokenize(texts, pattern):
         grams = ngrams(tokens, n)
         values.append(1 - len(set(grams)) / len(grams) if grams else 0.0)
     return sum(values) / len(values)
 
 
-def ref_duplicate(texts):
-    return 1 - len({" ".join(t) for t in m.tokenize(texts)}) / len(texts)
+def ref_duplicate(texts, pattern=m.TOKEN_PATTERN):
+    return 1 - len({tuple(t) for t in m.tokenize(texts, pattern)}) / len(texts)
 
 
-def ref_jaccard(texts, n):
-    sets = [set(ngrams(t, n)) for t in m.tokenize(texts)]
+def ref_jaccard(texts, n, pattern=m.TOKEN_PATTERN):
+    sets = [set(ngrams(t, n)) for t in m.tokenize(texts, pattern)]
     pairs = [len(a & b) / len(a | b) if a | b else 1.0 for a, b in itertools.combinations(sets, 2)]
     return sum(pairs) / len(pairs)
 
 
-def ref_distinct(texts, n):
-    grams = [g for t in m.tokenize(texts) for g in ngrams(t, n)]
+def ref_distinct(texts, n, pattern=m.TOKEN_PATTERN):
+    grams = [g for t in m.tokenize(texts, pattern) for g in ngrams(t, n)]
     return len(set(grams)) / len(grams) if grams else 1.0
 
 
@@ -169,6 +172,151 @@ def test_lexical_batches_equal_plain_loops_on_mixed_groups(n: int) -> None:
             assert jaccard[b] == pytest.approx(ref_jaccard(group, n), abs=1e-12)
         else:
             assert np.isnan(jaccard[b])  # no pair: score() turns this into null
+
+
+# Characters where lowercasing or \w is subtle: accents, ß, dotted/dotless i, final sigma, the Kelvin
+# sign (lowercases to ASCII k), a titlecase digraph, a ligature, combining marks, a zero-width joiner,
+# superscript two (Python's isalnum says yes, Rust's \w says no), Arabic-Indic digits, CJK, an emoji.
+UNICODE = list("abcxyzAZ09_ éÉßİıΣσςKǅﬁ\u0301\u200d²٣中文😀·-.,!?\n\t\u00a0")
+WORDS_ASCII = ["a", "b", "ab", "abcdefgh", "abcdefghi", "abcdefghijklmnopq", "x" * 40, "Word7", "WORD7"]
+
+
+def unicode_texts(rng, count: int) -> list[str]:
+    """Random texts mixing the subtle characters above, common words, long tokens, repeats and empties."""
+    texts = []
+    for _ in range(count):
+        kind = rng.integers(0, 8)
+        if kind == 0:
+            texts.append(rng.choice(["", " ", "...", "\n"]))
+        elif kind == 1 and texts:
+            texts.append(texts[rng.integers(0, len(texts))])
+        else:
+            parts = [rng.choice(WORDS_ASCII) if rng.random() < 0.4
+                     else "".join(rng.choice(UNICODE, size=rng.integers(1, 12))) for _ in range(rng.integers(1, 15))]
+            texts.append(" ".join(parts))
+    return texts
+
+
+def token_ids_by_text(corpus: m.Corpus) -> list[list[int]]:
+    ends = np.cumsum(corpus.doc_len)
+    return [corpus.tokens[end - size:end].tolist() for end, size in zip(ends, corpus.doc_len)]
+
+
+def assert_ids_are_the_reference_tokens(corpus: m.Corpus, pattern: str = m.TOKEN_PATTERN) -> None:
+    """The corpus' token ids are a one-to-one renaming of the reference tokeniser's strings, ids 0..V-1."""
+    to_id, to_token = {}, {}
+    for tokens, ids in zip(m.tokenize(corpus.distinct, pattern), token_ids_by_text(corpus)):
+        assert len(tokens) == len(ids)
+        for token, i in zip(tokens, ids):
+            assert to_id.setdefault(token, i) == i
+            assert to_token.setdefault(i, token) == token
+    assert sorted(to_token) == list(range(len(to_token)))
+    assert corpus.vocab == max(len(to_token), 1)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_fast_tokenizer_equals_the_regex_reference_on_unicode(seed: int, monkeypatch) -> None:
+    monkeypatch.setattr(m, "BLOCK", 16)  # many blocks: the vocabulary carries ids across them and grows
+    texts = unicode_texts(np.random.default_rng(seed), 3000)
+    corpus = m.Corpus(texts, [len(texts)])
+    assert [corpus.distinct[k] for k in corpus.text_index] == texts
+    assert len(set(corpus.distinct)) == len(corpus.distinct)
+    assert_ids_are_the_reference_tokens(corpus)
+    assert corpus.vocab > 2**12  # enough tokens for the vocabulary's table (2^12 slots at first) to resize twice
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40), min_size=1, max_size=6))
+def test_fast_tokenizer_equals_the_regex_reference_on_arbitrary_text(texts: list[str]) -> None:
+    assert_ids_are_the_reference_tokens(m.Corpus(texts, [len(texts)]))
+
+
+def test_fast_tokenizer_on_ascii_equals_python_re() -> None:
+    texts = [t for t in unicode_texts(np.random.default_rng(9), 500) if t.isascii()]
+    corpus = m.Corpus(texts, [len(texts)])
+    reference = [re.findall(r"\w+", t.lower()) for t in corpus.distinct]
+    assert reference == m.tokenize(corpus.distinct)
+    assert_ids_are_the_reference_tokens(corpus)
+
+
+def test_a_custom_pattern_uses_the_regex_and_stays_exact() -> None:
+    pattern = r"[\w-]+"
+    groups = [["on-the mat", "on the mat", "ON-THE MAT!"], ["a-b c-d", "", "c-d a-b c-d"]]
+    corpus = m.Corpus([t for g in groups for t in g], [3, 3], pattern)
+    assert_ids_are_the_reference_tokens(corpus, pattern)
+    for b, group in enumerate(groups):
+        assert m.duplicate_fraction_batch(corpus)[b] == pytest.approx(ref_duplicate(group, pattern), abs=1e-12)
+        for n in (1, 2):
+            assert m.jaccard_overlap_batch(corpus, n)[b] == pytest.approx(ref_jaccard(group, n, pattern), abs=1e-12)
+            assert m.distinct_n_batch(corpus, n)[b] == pytest.approx(ref_distinct(group, n, pattern), abs=1e-12)
+            assert m.repetition_fraction_batch(corpus, n)[b] == pytest.approx(ref_repetition(group, n, pattern),
+                                                                              abs=1e-12)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4])
+def test_lexical_batches_equal_plain_loops_across_blocks_and_group_sizes(n: int, monkeypatch) -> None:
+    # Small blocks and row blocks: groups and texts straddle every boundary, long rows get deferred;
+    # group sizes up to 12 cover both Jaccard forms (bitmasks up to MASK_GROUP, sparse Gram above).
+    monkeypatch.setattr(m, "BLOCK", 50)
+    monkeypatch.setattr(m, "ROW_BLOCK", 64)
+    rng = np.random.default_rng(10 + n)
+    sizes = rng.integers(1, 13, 60)
+    groups = [unicode_texts(rng, size) for size in sizes]
+    groups[3] = ["Yes.", "yes", "YES!", "no"]  # different texts, same token sequence
+    groups[4] = ["same words here"] * 5  # one text, repeated
+    corpus = m.Corpus([t for g in groups for t in g], [len(g) for g in groups])
+    values = {name: fn(corpus) if name == "duplicate" else fn(corpus, n) for name, fn in [
+        ("repetition", m.repetition_fraction_batch), ("distinct", m.distinct_n_batch),
+        ("jaccard", m.jaccard_overlap_batch), ("duplicate", m.duplicate_fraction_batch)]}
+    for b, group in enumerate(groups):
+        assert values["repetition"][b] == pytest.approx(ref_repetition(group, n), abs=1e-12)
+        assert values["distinct"][b] == pytest.approx(ref_distinct(group, n), abs=1e-12)
+        assert values["duplicate"][b] == pytest.approx(ref_duplicate(group), abs=1e-12)
+        if len(group) > 1:
+            assert values["jaccard"][b] == pytest.approx(ref_jaccard(group, n), abs=1e-12)
+
+
+def rows_of(values: np.ndarray, lengths: np.ndarray) -> list[np.ndarray]:
+    ends = np.cumsum(lengths)
+    return [values[end - size:end] for end, size in zip(ends, lengths)]
+
+
+@pytest.mark.parametrize("bound", [50, 2**40])  # int32 and int64 blocks
+def test_row_helpers_equal_plain_loops(bound: int, monkeypatch) -> None:
+    monkeypatch.setattr(m, "ROW_BLOCK", 40)
+    rng = np.random.default_rng(bound % 97)
+    lengths = rng.choice([0, 1, 2, 5, 9, 30, 300], size=200, p=[.1, .1, .2, .3, .2, .08, .02])  # long rows: deferred
+    values = rng.integers(0, min(bound, 40), lengths.sum()) * (bound // 40)
+    rows = rows_of(values, lengths)
+    assert m._count_distinct(values, bound, lengths).tolist() == [len(set(r.tolist())) for r in rows]
+    distinct, often, counts = m._runs_within_rows(values, bound, lengths)
+    assert counts.tolist() == [len(set(r.tolist())) for r in rows]
+    expected = [np.unique(r, return_counts=True) for r in rows]
+    np.testing.assert_array_equal(distinct, np.concatenate([u for u, _ in expected]))
+    np.testing.assert_array_equal(often, np.concatenate([c for _, c in expected]))
+
+
+def test_group_intersections_equal_set_intersections() -> None:
+    rng = np.random.default_rng(4)
+    texts = [" ".join(rng.choice(list("abcdefghij"), size=rng.integers(0, 8))) for _ in range(7 * 40)]
+    texts[:7] = ["a b", "a b", "c", "", "a b", "c d", ""]  # repeated texts within a group share one mask
+    corpus = m.Corpus(texts, [7] * 40)
+    inter = m._group_intersections(corpus, 1, np.arange(len(texts)).reshape(40, 7))
+    sets = [set(t) for t in m.tokenize(texts)]
+    for b in range(40):
+        expected = [[len(sets[7 * b + i] & sets[7 * b + j]) for j in range(7)] for i in range(7)]
+        assert inter[b].tolist() == expected
+
+
+def test_vocabulary_ids_are_exact_despite_hash_collisions() -> None:
+    vocab = m._Vocabulary()
+    rng = np.random.default_rng(2)
+    reference: dict[int, int] = {}
+    for _ in range(30):  # blocks of keys, many shared, some new; the table fills, collides and resizes
+        keys = rng.integers(1, 2**63, 300, dtype=np.uint64)
+        keys = np.concatenate([keys, rng.choice(np.array(list(reference) or [1], dtype=np.uint64), 300)])
+        ids = vocab.short_ids(keys)
+        assert ids.tolist() == [reference.setdefault(int(k), len(reference)) for k in keys.tolist()]
 
 
 def test_ngram_ids_stay_exact_when_the_vocabulary_overflows_int64() -> None:
