@@ -315,7 +315,7 @@ def _word_token_ids(texts: list[str], vocab: "_Vocabulary") -> tuple[np.ndarray,
     short = windows[starts[~long]] & _PREFIX_MASKS[size[~long]]
     tokens[~long] = vocab.short_ids(short)
     if long.any():
-        local, first = _long_token_ids(windows, starts[long], size[long])
+        local, first = _long_token_ids(word, starts[long], size[long])
         spans = zip(starts[long][first].tolist(), ends[long][first].tolist())
         tokens[long] = vocab.long_ids([bytes(data[a:b]) for a, b in spans])[local]
     return tokens, counts
@@ -436,19 +436,26 @@ def _clear_non_word_characters(word: np.ndarray) -> None:
         word[lead[not_word & (width > k)] + k] = 0
 
 
-def _long_token_ids(windows: np.ndarray, starts: np.ndarray, size: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(ids, first): dense ids of tokens longer than 8 bytes, from their 8-byte chunks, and where each id
-    first occurs.
+def _long_token_ids(word: np.ndarray, starts: np.ndarray, size: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(ids, first): dense ids of the tokens word[starts:starts + size] longer than 8 bytes, from their
+    8-byte chunks, and where each id first occurs.
 
     Round k pairs each token's id so far with its k-th chunk (both dense, so
     id * chunks + chunk fits int64) and renumbers. A token's id is final in the
     round of its last chunk; tokens that end in different rounds differ in
-    length, so each round's ids get their own range.
+    length, so each round's ids get their own range. The last few, very long
+    tokens are keyed by their bytes instead of spending a round per 8 bytes.
     """
+    windows = np.ndarray((len(word) - 7,), dtype="<u8", buffer=word, strides=(1,))
     ids, _ = _factorize(windows[starts])
     final = np.empty(len(starts), dtype=np.int64)
     alive, offset, base = np.arange(len(starts)), 8, 0
     while len(alive):
+        if len(alive) <= 16 and offset >= 64:
+            seen: dict[bytes, int] = {}
+            for k, (a, b) in zip(alive.tolist(), zip(starts[alive].tolist(), (starts + size)[alive].tolist())):
+                final[k] = base + seen.setdefault(word[a:b].tobytes(), len(seen))
+            break
         left = size[alive] - offset
         chunk, chunks = _factorize(windows[starts[alive] + offset] & _PREFIX_MASKS[np.minimum(left, 8)])
         ids, uniques = _factorize(ids * len(chunks) + chunk)

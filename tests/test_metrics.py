@@ -231,6 +231,13 @@ def test_fast_tokenizer_equals_the_regex_reference_on_arbitrary_text(texts: list
     assert_ids_are_the_reference_tokens(m.Corpus(texts, [len(texts)]))
 
 
+def test_fast_tokenizer_keeps_very_long_tokens_apart() -> None:
+    # Tokens of 9 to 20,000 bytes sharing long prefixes, and one differing only in its last byte.
+    long = ["y" * 20_000, "y" * 19_999 + "z", "y" * 5000, "ab" * 300, "ab" * 300 + "c", "é" * 700, "É" * 700]
+    texts = [" ".join(long[k] for k in np.random.default_rng(s).integers(0, len(long), 5)) for s in range(12)]
+    assert_ids_are_the_reference_tokens(m.Corpus(texts + ["ninebytes", "x"], [len(texts) + 2]))
+
+
 def test_fast_tokenizer_on_ascii_equals_python_re() -> None:
     texts = [t for t in unicode_texts(np.random.default_rng(9), 500) if t.isascii()]
     corpus = m.Corpus(texts, [len(texts)])
