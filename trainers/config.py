@@ -94,8 +94,8 @@ class ControlConfig:
 
     target_entropy: str = _opt("init", "entropy target H* for repo_r, adapo, adaptive_entropy: 'init' (the policy's token-mean entropy on its first batch, before any update), 'parent' (the --init-from run's target), or a number in (0, log vocab)")
     zeta_init: float = _opt(1e-3, "repo_r: starting zeta")
-    zeta_min: float = _opt(1e-3, "repo_r: smallest |zeta| once the controller has moved it")
-    zeta_max: float = _opt(0.5, "repo_r: largest |zeta| (0.05 in the paper; see the README's Trainer section for why 0.5 here)")
+    zeta_min: float = _opt(1e-3, "repo_r: smallest |zeta| once the controller has moved it (the paper: 1e-4)")
+    zeta_max: float = _opt(0.2, "repo_r: largest |zeta|; the paper's 0.05 is too weak here (benchmarks/zeta_bounds.py; README, Trainer)")
     alpha: float = _opt(0.01, "entropy_bonus: fixed coefficient of the entropy bonus")
     alpha_delta: float = _opt(1e-4, "adaptive_entropy: step of alpha per optimizer step (Skywork-OR1)")
     alpha_max: float = _opt(0.005, "adaptive_entropy: largest alpha (Skywork-OR1)")

@@ -35,7 +35,7 @@ class ZetaController(Controller):
 
     zeta: float = 1e-3
     zeta_min: float = 1e-3
-    zeta_max: float = 0.5
+    zeta_max: float = 0.2
 
     def update(self, entropy: float, target: float) -> None:
         if entropy < target:
