@@ -1,10 +1,13 @@
 """Speed of the metrics engine against the naive per-group path, on one synthetic log.
 
     .venv/bin/python benchmarks/bench_metrics.py                 # 100,000 rollouts, G = 8
+    .venv/bin/python benchmarks/bench_metrics.py --vocabulary prose   # English-like words, UTF-8
     .venv/bin/python benchmarks/bench_metrics.py --rollouts 20000 --repeat 1
 
-The log: groups of G responses of 40-120 words drawn from a Zipf vocabulary;
-a third of the groups are partly collapsed (answers repeated). Embeddings are
+The log: groups of G responses of 40-120 words drawn from a Zipf vocabulary
+(``word0`` ... ``word4999`` by default, or ``--vocabulary prose``: words of
+English-like lengths, some accented, typographic punctuation); a third of the
+groups are partly collapsed (answers repeated). Embeddings are
 precomputed (seeded, 384-d like MiniLM, near-duplicates for repeated answers),
 so the model's speed is not part of the figures.
 
@@ -42,10 +45,32 @@ WORDS = 5000
 DIM = 384
 
 
-def synthetic_log(rollouts: int, group: int, seed: int = 0) -> tuple[list[str], np.ndarray]:
-    """(texts, embeddings (N, DIM) float32): groups of ``group`` consecutive rollouts."""
+def vocabulary(kind: str) -> np.ndarray:
+    """WORDS words, most common first.
+
+    ``word``: word0 ... word4999 (ASCII, at most 8 bytes). ``prose``: letter
+    strings of English-like lengths (rarer ones longer; 5.2 letters a token on
+    average, 15% of the tokens over 8 bytes), one word in eight with an
+    accented letter, so the texts are UTF-8 beyond ASCII.
+    """
+    if kind == "word":
+        return np.array([f"word{i}" for i in range(WORDS)])
+    rng = np.random.default_rng(1)
+    letters = np.array(list("etaoinshrdlcumwfgypbvkjxqz"))
+    sizes = np.clip(np.round(2.0 + 2.6 * np.log10(np.arange(1, WORDS + 1)) + rng.normal(0, 1.5, WORDS)), 1, 16)
+    words = ["".join(rng.choice(letters, size=int(size), p=np.linspace(2, 0.2, 26) / 28.6)) for size in sizes]
+    return np.array([w[:-1] + "éüßç"[k % 4] if k % 8 == 7 else w for k, w in enumerate(words)])
+
+
+# Sentence ends for the ``prose`` texts: typographic punctuation, as language models write it.
+ENDINGS = [".", "!", "…", " — done.", "”", "’s end."]
+
+
+def synthetic_log(rollouts: int, group: int, seed: int = 0, kind: str = "word") -> tuple[list[str], np.ndarray]:
+    """(texts, embeddings (N, DIM) float32): groups of ``group`` consecutive rollouts; ``kind`` picks
+    the :func:`vocabulary`."""
     rng = np.random.default_rng(seed)
-    vocab = np.array([f"word{i}" for i in range(WORDS)])
+    vocab = vocabulary(kind)
     groups = rollouts // group
     texts, vectors = [], np.empty((groups * group, DIM), dtype=np.float32)
     for b in range(groups):
@@ -58,7 +83,8 @@ def synthetic_log(rollouts: int, group: int, seed: int = 0) -> tuple[list[str], 
                 vectors[b * group + i] = vectors[b * group + j] + 0.01 * rng.normal(size=DIM)
                 continue
             words = vocab[(rng.zipf(1.3, size=rng.integers(40, 121)) - 1) % WORDS]
-            texts.append(" ".join(words).capitalize() + ".")
+            ending = ENDINGS[(b + i) % len(ENDINGS)] if kind == "prose" else "."
+            texts.append(" ".join(words).capitalize() + ending)
             vectors[b * group + i] = topic + rng.normal(size=DIM)
     return texts, vectors
 
@@ -218,10 +244,12 @@ def main() -> None:
     parser.add_argument("--rollouts", type=int, default=100_000, help="rollouts in the synthetic log (default 100000)")
     parser.add_argument("--group-size", type=int, default=8, help="responses per prompt, G (default 8)")
     parser.add_argument("--repeat", type=int, default=3, help="turns per path for the lexical metrics (default 3)")
+    parser.add_argument("--vocabulary", choices=["word", "prose"], default="word",
+                        help="word: word0..word4999, ASCII (default); prose: English-like lengths, UTF-8")
     args = parser.parse_args()
-    texts, vectors = synthetic_log(args.rollouts, args.group_size)
+    texts, vectors = synthetic_log(args.rollouts, args.group_size, kind=args.vocabulary)
     n = len(texts)
-    print(f"{n:,} rollouts in groups of {args.group_size}, {DIM}-d embeddings; "
+    print(f"{n:,} rollouts in groups of {args.group_size}, {args.vocabulary} vocabulary, {DIM}-d embeddings, "
           f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, numpy {np.__version__}; "
           f"load average {os.getloadavg()[0]:.1f}")
     warm = texts[: 64 * args.group_size]  # warm-up: imports, BLAS threads

@@ -269,12 +269,12 @@ def _token_ids(texts: list[str], pattern: str) -> tuple[np.ndarray, np.ndarray, 
         lists = _token_lists(texts, pattern)
         tokens, vocab = _dense_token_ids(lists.explode().drop_nulls())
         return tokens, lists.list.len().to_numpy().astype(np.int64), vocab
-    vocab = _Vocabulary()
-    parts = [_word_token_ids(texts[a:b], vocab)
-             for a, b in _blocks(np.fromiter(map(len, texts), dtype=np.int64, count=len(texts)), 8 * BLOCK)]
-    tokens = np.concatenate([tokens for tokens, _ in parts])
-    return tokens.astype(np.int32 if vocab.size < 2**31 else np.int64), \
-        np.concatenate([counts for _, counts in parts]), max(vocab.size, 1)
+    vocab, tokens, counts = _Vocabulary(), [], []
+    for a, b in _blocks(np.fromiter(map(len, texts), dtype=np.int64, count=len(texts)), 8 * BLOCK):
+        ids, per_text = _word_token_ids(texts[a:b], vocab)
+        tokens.append(ids.astype(np.int32) if vocab.size < 2**31 else ids)  # int32: half the memory
+        counts.append(per_text)
+    return np.concatenate(tokens), np.concatenate(counts), max(vocab.size, 1)
 
 
 def _word_token_ids(texts: list[str], vocab: "_Vocabulary") -> tuple[np.ndarray, np.ndarray]:
@@ -285,64 +285,107 @@ def _word_token_ids(texts: list[str], vocab: "_Vocabulary") -> tuple[np.ndarray,
     it. The texts are lowercased (by polars, as in :func:`tokenize`; ASCII text
     byte-wise, which is the same), joined by newlines (not a word character, so
     no run crosses two texts) and encoded; a table maps each byte to its
-    lowercase form, or 0 outside words. A token up to 8 bytes is keyed by those
-    bytes read as one integer (exact: a word byte is never 0), a longer one by
-    its bytes (:func:`_long_token_ids` finds the distinct ones). ``vocab`` holds
-    the ids across calls and grows with each new token.
+    lowercase form, or 0 outside words. ``vocab`` turns the tokens' bytes into
+    ids, kept across calls.
     """
     # A newline before the first text and 8 after the last, so every 8-byte window below is in bounds.
     joined = "\n".join(chain([""], texts, ["\n" * 7]))
-    ascii_only = joined.isascii()
-    if ascii_only:
-        data = joined.encode("ascii").translate(_byte_table())
+    if joined.isascii():
+        word = np.frombuffer(joined.encode("ascii").translate(_byte_table()), dtype=np.uint8)
         lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
-    else:
-        lowered = pl.Series("text", texts, dtype=pl.String).str.to_lowercase()
-        joined = "\n".join(chain([""], lowered.to_list(), ["\n" * 7]))
-        data = bytearray(joined.encode("utf-8")).translate(_byte_table())
-        lengths = lowered.str.len_bytes().to_numpy().astype(np.int64)
-    word = np.frombuffer(data, dtype=np.uint8)
-    if not ascii_only:
+    else:  # the UTF-8 bytes straight from polars' buffer, each text followed by its newline
+        lowered = pl.Series("text", texts, dtype=pl.String).str.to_lowercase() + "\n"
+        arrow = lowered.to_arrow(compat_level=pl.CompatLevel.oldest())  # large_string: one data buffer
+        offsets = np.frombuffer(arrow.buffers()[1], dtype=np.int64)[arrow.offset:arrow.offset + len(texts) + 1]
+        word = np.zeros(offsets[-1] - offsets[0] + 9, dtype=np.uint8)
+        data = memoryview(arrow.buffers()[2])[offsets[0]:offsets[-1]]
+        word[1:-8] = np.frombuffer(bytearray(data).translate(_byte_table()), dtype=np.uint8)
+        lengths = np.diff(offsets) - 1
         _clear_non_word_characters(word)
     edges = np.flatnonzero(np.diff(word != 0))  # alternately a run's first byte - 1 and its last byte
     starts, ends = edges[0::2] + 1, edges[1::2] + 1
     text_starts = 1 + np.concatenate([[0], np.cumsum(lengths + 1)[:-1]])
     counts = np.diff(np.searchsorted(starts, text_starts), append=len(starts)).astype(np.int64)
-    windows = np.ndarray((len(word) - 7,), dtype="<u8", buffer=word, strides=(1,))  # window k = bytes k..k+7
-    size = ends - starts
-    long = size > 8
-    tokens = np.empty(len(starts), dtype=np.int64)
-    short = windows[starts[~long]] & _PREFIX_MASKS[size[~long]]
-    tokens[~long] = vocab.short_ids(short)
-    if long.any():
-        local, first = _long_token_ids(word, starts[long], size[long])
-        spans = zip(starts[long][first].tolist(), ends[long][first].tolist())
-        tokens[long] = vocab.long_ids([bytes(data[a:b]) for a, b in spans])[local]
-    return tokens, counts
+    return vocab.token_ids(word, starts, ends - starts), counts
+
+
+# Tokens longer than this many bytes are keyed by their bytes; shorter ones by integers.
+CHUNKED_TOKEN = 64
 
 
 class _Vocabulary:
     """Exact ids 0, 1, ... of the distinct tokens met so far, block after block.
 
-    A token up to 8 bytes is keyed by an integer (its bytes). Most look-ups are
-    answered by a direct-mapped table (slot = a multiplicative hash of the key,
-    checked against the key stored there) in a few vectorised passes; the rest
-    go to a sorted array of all keys. Longer tokens are keyed by their bytes,
-    in a dict.
+    Each token gets a 64-bit integer key, then an id from :class:`_IntegerIds`.
+    A token up to 8 bytes is keyed by its bytes read as one integer (exact: a
+    word byte is never 0, so the lowest byte, its first, is not 0 either). A
+    token up to CHUNKED_TOKEN bytes is a sequence of 8-byte chunks: each chunk
+    gets an id, each (sequence so far, chunk) pair an id, and the key is
+    (the whole sequence's id + 1) << 8. A longer token gets a fresh key from a
+    dict of its bytes, from 2^63 up. Keys ending in a zero byte are never a
+    short token's, and the ranges of the other two do not meet.
+    """
+
+    def __init__(self):
+        self.ids = _IntegerIds()  # token key -> token id
+        self.chunks = _IntegerIds()  # 8-byte chunk -> chunk id
+        self.sequences = _IntegerIds()  # (sequence id + 1) << 32 | (chunk id + 1) -> sequence id
+        self.longest: dict[bytes, int] = {}
+
+    @property
+    def size(self) -> int:
+        return self.ids.size
+
+    def token_ids(self, word: np.ndarray, starts: np.ndarray, size: np.ndarray) -> np.ndarray:
+        """The id of each token word[starts:starts + size], adding the tokens not seen yet."""
+        windows = np.ndarray((len(word) - 7,), dtype="<u8", buffer=word, strides=(1,))  # window k = bytes k..k+7
+        keys = windows[starts] & _PREFIX_MASKS[np.minimum(size, 8)]
+        chunked = np.flatnonzero(size > 8)
+        if len(chunked):
+            keys[chunked] = self._chunked_keys(windows, starts[chunked], size[chunked])
+        for k in np.flatnonzero(size > CHUNKED_TOKEN).tolist():
+            token = word[starts[k]:starts[k] + size[k]].tobytes()
+            keys[k] = self.longest.setdefault(token, (2**55 + len(self.longest)) << 8)
+        return self.ids.lookup(keys)
+
+    def _chunked_keys(self, windows: np.ndarray, starts: np.ndarray, size: np.ndarray) -> np.ndarray:
+        """Keys of tokens of 9 to CHUNKED_TOKEN bytes, a round per 8-byte chunk (longer ones get theirs later)."""
+        sequence = np.zeros(len(starts), dtype=np.uint64)  # the id + 1 of each token's chunks so far; 0: none
+        alive, offset = np.flatnonzero(size <= CHUNKED_TOKEN), 0
+        while len(alive):
+            left = size[alive] - offset
+            chunk = self.chunks.lookup(windows[starts[alive] + offset] & _PREFIX_MASKS[np.minimum(left, 8)])
+            pair = (sequence[alive] << np.uint64(32)) | (chunk.astype(np.uint64) + np.uint64(1))
+            sequence[alive] = self.sequences.lookup(pair).astype(np.uint64) + np.uint64(1)
+            alive, offset = alive[left > 8], offset + 8
+        return sequence << np.uint64(8)
+
+
+class _IntegerIds:
+    """Exact ids 0, 1, ... of distinct non-zero 64-bit keys, in order of first appearance.
+
+    Most look-ups are answered by a direct-mapped table (slot = a
+    multiplicative hash of the key, checked against the key stored there) in a
+    few vectorised passes; the rest go to a sorted array of all keys.
     """
 
     def __init__(self):
         self.keys = np.zeros(0, dtype=np.uint64)  # every key, sorted
         self.ids = np.zeros(0, dtype=np.int64)  # the id of each key
-        self.long: dict[bytes, int] = {}
         self.size = 0
         self._resize(12)
 
-    def short_ids(self, keys: np.ndarray) -> np.ndarray:
-        """The id of each integer key (repeats allowed), adding the keys not seen yet."""
+    def lookup(self, keys: np.ndarray) -> np.ndarray:
+        """The id of each key (repeats allowed), adding the keys not seen yet."""
+        if self.bits > 16:  # a table past 1 MiB misses the cache: look up each distinct key once
+            local, distinct = _factorize(keys)
+            return self._lookup(distinct)[local]
+        return self._lookup(keys)
+
+    def _lookup(self, keys: np.ndarray) -> np.ndarray:
         slot = self._slot(keys)
         ids = self.slot_ids[slot]
-        miss = np.flatnonzero(self.slot_keys[slot] != keys)  # no real key is 0, an empty slot's key
+        miss = np.flatnonzero(self.slot_keys[slot] != keys)  # no key is 0, an empty slot's key
         if len(miss):
             local, distinct = _factorize(keys[miss])
             found = self._sorted_ids(distinct)
@@ -352,16 +395,6 @@ class _Vocabulary:
             else:
                 self._place(distinct, found)
         return ids
-
-    def long_ids(self, keys: list[bytes]) -> np.ndarray:
-        """The ids of distinct long tokens (their bytes), adding those not seen yet."""
-        out = np.empty(len(keys), dtype=np.int64)
-        for k, key in enumerate(keys):
-            if key not in self.long:
-                self.long[key] = self.size
-                self.size += 1
-            out[k] = self.long[key]
-        return out
 
     def _sorted_ids(self, keys: np.ndarray) -> np.ndarray:
         """The ids of distinct keys from the sorted array, adding the new ones to it."""
@@ -418,7 +451,7 @@ def _clear_non_word_characters(word: np.ndarray) -> None:
     """Zero, in place, the UTF-8 bytes of every non-ASCII character that is not a word character.
 
     Each lead byte (11xxxxxx) and its continuation bytes are decoded to a code
-    point; each distinct code point is classed by polars' regex ``\\w``, so the
+    point; each code point is classed once, by polars' regex ``\\w``, so the
     class is exactly the one :func:`tokenize` applies.
     """
     lead = np.flatnonzero(word >= 0xC0)
@@ -429,41 +462,20 @@ def _clear_non_word_characters(word: np.ndarray) -> None:
     code = first & np.select([width == 2, width == 3], [0x1F, 0x0F], 0x07)
     for k in (1, 2, 3):
         code = np.where(width > k, (code << 6) | (word[lead + k] & 0x3F), code)
-    points, inverse = np.unique(code, return_inverse=True)
-    chars = pl.Series("c", [chr(c) for c in points.tolist()], dtype=pl.String)
-    not_word = ~chars.str.contains(r"^\w$").to_numpy()[inverse]
+    classes = _character_classes()
+    new = np.unique(code[classes[code] == 0])
+    if len(new):
+        chars = pl.Series("c", [chr(c) for c in new.tolist()], dtype=pl.String)
+        classes[new] = np.where(chars.str.contains(r"^\w$").to_numpy(), 1, 2)
+    not_word = classes[code] == 2
     for k in range(4):
         word[lead[not_word & (width > k)] + k] = 0
 
 
-def _long_token_ids(word: np.ndarray, starts: np.ndarray, size: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(ids, first): dense ids of the tokens word[starts:starts + size] longer than 8 bytes, from their
-    8-byte chunks, and where each id first occurs.
-
-    Round k pairs each token's id so far with its k-th chunk (both dense, so
-    id * chunks + chunk fits int64) and renumbers. A token's id is final in the
-    round of its last chunk; tokens that end in different rounds differ in
-    length, so each round's ids get their own range. The last few, very long
-    tokens are keyed by their bytes instead of spending a round per 8 bytes.
-    """
-    windows = np.ndarray((len(word) - 7,), dtype="<u8", buffer=word, strides=(1,))
-    ids, _ = _factorize(windows[starts])
-    final = np.empty(len(starts), dtype=np.int64)
-    alive, offset, base = np.arange(len(starts)), 8, 0
-    while len(alive):
-        if len(alive) <= 16 and offset >= 64:
-            seen: dict[bytes, int] = {}
-            for k, (a, b) in zip(alive.tolist(), zip(starts[alive].tolist(), (starts + size)[alive].tolist())):
-                final[k] = base + seen.setdefault(word[a:b].tobytes(), len(seen))
-            break
-        left = size[alive] - offset
-        chunk, chunks = _factorize(windows[starts[alive] + offset] & _PREFIX_MASKS[np.minimum(left, 8)])
-        ids, uniques = _factorize(ids * len(chunks) + chunk)
-        done = left <= 8
-        final[alive[done]] = base + ids[done]
-        alive, ids, offset, base = alive[~done], ids[~done], offset + 8, base + len(uniques)
-    ids, _ = _factorize(final)
-    return ids, np.unique(ids, return_index=True)[1]
+@cache
+def _character_classes() -> np.ndarray:
+    """(0x110000,) per code point: 1 a word character, 2 not, 0 not asked yet (filled in as met)."""
+    return np.zeros(0x110000, dtype=np.uint8)
 
 
 def _factorize(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
