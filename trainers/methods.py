@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 
 from trainers import losses
-from trainers.config import TrainConfig, target_number
+from trainers.config import TrainConfig
 from trainers.controllers import AlphaController, Controller, EpsHighController, ZetaController
 
 
@@ -48,7 +48,7 @@ class GRPO:
         self.eps_high = config.rl.eps_high
         self.generator = generator
         self.controller: Controller | None = None
-        self.target: float | None = target_number(config.control.target_entropy, None) if self.uses_target else None
+        self.target: float | None = None  # H*, set by the loop: a number, the parent's, or H_init
 
     def advantages(self, rewards: torch.Tensor) -> torch.Tensor:
         return losses.group_advantages(rewards, scale=self.scale_advantages)
