@@ -132,3 +132,14 @@ def test_report_and_plot_commands(tmp_path: Path, experiment_log: Path, capsys) 
     assert (figures / "entropy.svg").read_text().lstrip().startswith("<?xml")
     assert main(["plot", str(experiment_log), "--out", str(figures), "--embedder", "hashing",
                  "--extra-metric", "nonsense"]) == 2
+
+
+def test_score_splits_limits_scoring_but_not_entropy_or_reward(tmp_path: Path, experiment_log: Path) -> None:
+    out = tmp_path / "eval_only.html"
+    assert main(["report", str(experiment_log), "--out", str(out), "--embedder", "hashing", "--no-progress",
+                 "--score-splits", "eval"]) == 0
+    from diversity.report import analyse
+
+    analysis = analyse(experiment_log, embedder="hashing", score_splits=("eval",), progress=False)
+    assert analysis.scores.groups["split"].unique().to_list() == ["eval"]
+    assert analysis.entropy.height and analysis.evals.height
