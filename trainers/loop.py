@@ -74,7 +74,7 @@ def train(config: TrainConfig, resume: bool = False, force: bool = False, progre
             log_evaluation(s.policy, s.tokenizer, s.config, s.derived, step, log, s.device)
         if done % s.config.run.save_every == 0 or step == s.final:
             log.flush()  # logs first, then the checkpoint that vouches for them
-            s.run.save("latest.pt", {
+            s.run.save_latest({
                 "step": step, "model": s.policy.state_dict(), "optimizer": s.optimizer.state_dict(),
                 "method": s.method.state_dict(), "cpu_generator": s.cpu_gen.get_state(),
                 "sample_generator": s.sample_gen.get_state(),
@@ -135,8 +135,9 @@ def open_session(config: TrainConfig, resume: bool, force: bool) -> Session:
 
 
 def _begin(s: Session, resume: bool) -> tuple[int, RunLog]:
-    """(step, logs) from the last checkpoint when resuming, else a fresh start evaluated at its first step."""
-    checkpoint = s.run.load("latest.pt") if resume else None
+    """(step, logs) from the last readable checkpoint when resuming, else a fresh start evaluated at its
+    first step."""
+    checkpoint = s.run.load_latest() if resume else None
     if checkpoint is None:
         log = RunLog.restore(s.run, s.start - 1)  # drops what a run killed before its first checkpoint wrote
         log_evaluation(s.policy, s.tokenizer, s.config, s.derived, s.start, log, s.device)

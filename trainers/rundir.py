@@ -9,19 +9,24 @@
     RUN/rollouts/train_FIRST_LAST.parquet   training groups of steps FIRST..LAST (canonical schema)
     RUN/rollouts/eval_STEP.parquet          evaluation groups of every task at STEP
     RUN/checkpoints/latest.pt    everything --resume needs
+    RUN/checkpoints/previous.pt  the latest.pt before it: --resume falls back on it when latest.pt is unreadable
     RUN/checkpoints/final.pt     written when the run completes; what --init-from reads
     RUN/checkpoints/start.pt     the start policy, for methods that need a reference (kl)
 
 ``diversity.load_rollouts(RUN)`` reads ``RUN/rollouts/``. Logs are flushed
 only together with ``latest.pt``, so after a kill the files and the
 checkpoint agree, and a resumed run rewrites exactly what an uninterrupted
-one would have written.
+one would have written. Writing a new ``latest.pt`` first hard-links the old
+one to ``previous.pt`` (atomically), so at every instant both names hold
+whole checkpoints.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import math
+import os
 import re
 import shutil
 from pathlib import Path
@@ -39,18 +44,28 @@ CHECKPOINT_FORMAT = "rollout-diversity-trainer/1"
 _RUN_FILES = ("config.json", "metrics.jsonl", "eval.jsonl", "summary.json", "rollouts", "checkpoints")
 _ROLLOUT_FILE = re.compile(r"^(train|eval)_(\d+)(?:_(\d+))?\.parquet$")
 
+log = logging.getLogger("diversity")
+
 
 def read_checkpoint(path: Path, option: str) -> dict[str, Any]:
     """Load a checkpoint with ``weights_only=True``; problems become an OptionError naming ``option``."""
+    state, problem = _load_checkpoint(path)
+    if problem is not None:
+        raise OptionError(f"{option}: {problem}")
+    return state
+
+
+def _load_checkpoint(path: Path) -> tuple[dict[str, Any] | None, str | None]:
+    """(the checkpoint, None), or (None, what is wrong with ``path``)."""
     if not path.is_file():
-        raise OptionError(f"{option}: no checkpoint at {path}")
+        return None, f"no checkpoint at {path}"
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises several types for truncated or foreign files
-        raise OptionError(f"{option}: {path} is not a readable checkpoint ({type(error).__name__}); re-create it") from None
+        return None, f"{path} is not a readable checkpoint ({type(error).__name__}); re-create it"
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        raise OptionError(f"{option}: {path} was not written by this trainer (format {CHECKPOINT_FORMAT})")
-    return state
+        return None, f"{path} was not written by this trainer (format {CHECKPOINT_FORMAT})"
+    return state, None
 
 
 def load_parent(run: str) -> dict[str, Any]:
@@ -126,6 +141,39 @@ class RunDir:
     def load(self, name: str) -> dict[str, Any] | None:
         path = self.checkpoints / name
         return read_checkpoint(path, f"--resume {self.root}") if path.is_file() else None
+
+    def save_latest(self, state: dict[str, Any]) -> None:
+        """Write latest.pt; the checkpoint it replaces stays whole as previous.pt."""
+        if (self.checkpoints / "latest.pt").is_file():
+            self._link("latest.pt", "previous.pt")
+        self.save("latest.pt", state)
+
+    def load_latest(self) -> dict[str, Any] | None:
+        """What --resume continues from: latest.pt or, when it is missing or unreadable, previous.pt
+        (said in one warning line naming the file); None when the run has no checkpoint yet."""
+        latest, previous = self.checkpoints / "latest.pt", self.checkpoints / "previous.pt"
+        if not latest.exists() and not previous.exists():
+            return None
+        state, problem = _load_checkpoint(latest)
+        if problem is None:
+            return state
+        fallback, fallback_problem = _load_checkpoint(previous)
+        problem = problem.removesuffix("; re-create it")  # a resumed run cannot re-create its checkpoints
+        if fallback_problem is not None:
+            raise OptionError(f"--resume {self.root}: {problem}, and {fallback_problem.removesuffix('; re-create it')}; "
+                              "no checkpoint to resume from: start the run over with --force")
+        log.warning("--resume %s: %s; resuming from %s (step %d)", self.root, problem, previous, fallback["step"])
+        self._link("previous.pt", "latest.pt")  # so the next save does not rotate the bad file into previous.pt
+        return fallback
+
+    def _link(self, source: str, target: str) -> None:
+        """Make checkpoints/target the same file as checkpoints/source, replacing target atomically."""
+        with atomic_path(self.checkpoints / target) as tmp:
+            tmp.unlink()
+            try:
+                os.link(self.checkpoints / source, tmp)
+            except OSError:  # a file system without hard links
+                shutil.copyfile(self.checkpoints / source, tmp)
 
 
 def rollout_rows(batch: Rollouts, *, step: int, lineage: str, phase: str, split: str, task: str) -> list[dict]:
