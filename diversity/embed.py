@@ -259,10 +259,16 @@ def _cache_folder(cache_dir: Path, embedder_id: str) -> Path:
 def _read_cache(folder: Path, wanted: set[bytes]) -> dict[bytes, np.ndarray]:
     """Vectors for the wanted keys found in any shard; unreadable shards are skipped with a warning."""
     found: dict[bytes, np.ndarray] = {}
+    width = None
     for shard in sorted(folder.glob("*.npz")):
         try:
             with np.load(shard) as data:
                 keys, vectors = data["keys"], data["vectors"]
+            if keys.ndim != 2 or keys.shape[1] != 16 or vectors.ndim != 2 or len(vectors) != len(keys):
+                raise ValueError(f"keys {keys.shape} do not match vectors {vectors.shape}")
+            if width is not None and vectors.shape[1] != width:
+                raise ValueError(f"vectors of width {vectors.shape[1]}, not {width}")
+            width = vectors.shape[1]
         except Exception as error:
             log.warning("embedding cache: skipping unreadable shard %s (%s)", shard, error)
             continue

@@ -22,7 +22,19 @@ def flip_middle(data: bytes) -> bytes:
     return data[:middle] + bytes(b ^ 0xFF for b in data[middle:middle + 8]) + data[middle + 8:]
 
 
+def inconsistent_arrays(data: bytes) -> bytes:
+    """A shard that unzips fine but holds fewer vectors than keys."""
+    import io
+
+    with np.load(io.BytesIO(data)) as shard:
+        keys, vectors = shard["keys"], shard["vectors"]
+    buffer = io.BytesIO()
+    np.savez(buffer, keys=keys, vectors=vectors[:-1])
+    return buffer.getvalue()
+
+
 DAMAGE = {
+    "arrays of mismatched length": inconsistent_arrays,
     "truncated to half": lambda data: data[: len(data) // 2],
     "truncated to nothing": lambda data: b"",
     "8 bytes flipped (CRC mismatch)": flip_middle,

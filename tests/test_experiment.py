@@ -63,6 +63,10 @@ def test_summaries_and_report_are_written(quick: Path) -> None:
     assert set(evaluations["task"].unique().to_list()) == {"A", "B"}
     metrics = pl.read_parquet(data / "training_metrics.parquet")
     assert metrics.height == 5 * 6 and "zeta" in metrics.columns
+    published = sorted(p.name for p in (data / "seed0").iterdir())
+    assert published == sorted(stage.name for stage in STAGES)
+    assert not (data / "seed0" / "grpo_p1" / "checkpoints").exists()
+    assert diversity.load_rollouts(data / "seed0" / "grpo_p1")["lineage"].unique().to_list() == ["grpo"]
     page = (quick / "report.html").read_text(encoding="utf-8")
     assert page.count("<img") == 3 and "repo_r_raised" in page
 

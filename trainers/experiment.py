@@ -170,9 +170,27 @@ def summarise(out: Path, seeds: int, report: Path, data_dir: Path, embedder: str
         with atomic_path(data_dir / f"{table}.parquet") as tmp:
             run_table(runs, log_name).write_parquet(tmp)
     write_text_atomic(data_dir / "experiment.json", json.dumps(record, indent=2, default=str) + "\n")
+    publish_logs(out, data_dir, seed=0)
     page = build_report(analysis, title="Continued training: GRPO vs REPO-R vs REPO-R with a raised target")
     page.to_html(report, force=True)
     log.info("wrote %s and the summaries in %s", report, data_dir)
+
+
+def publish_logs(out: Path, data_dir: Path, seed: int = 0) -> Path:
+    """Copy one seed's runs without their checkpoints (configs, logs, rollouts) to ``data_dir/seed<k>``,
+    so ``rollout-diversity report data_dir/seed<k>/*`` works without training."""
+    target = data_dir / f"seed{seed}"
+    staging = data_dir / f".seed{seed}.tmp"  # copied whole, then swapped in: never a half copy
+    shutil.rmtree(staging, ignore_errors=True)
+    for stage in STAGES:
+        shutil.copytree(out / f"seed{seed}" / stage.name, staging / stage.name,
+                        ignore=shutil.ignore_patterns("checkpoints"))
+    old = data_dir / f".seed{seed}.old"
+    if target.exists():
+        target.rename(old)
+    staging.rename(target)
+    shutil.rmtree(old, ignore_errors=True)
+    return target
 
 
 def run_table(runs: list[Path], name: str):
