@@ -200,11 +200,12 @@ def _parent_lineages(runs: Sequence[RunInfo]) -> dict[str, str]:
 
 
 def _config_value(config: dict, key: str):
-    """A key at the top level of a run config or one level down (configs nest dataclasses)."""
-    if key in config:
+    """The first set value of ``key`` at the top level of a run config or one level down
+    (configs nest dataclasses; the trainer records defaults it derived under ``derived``)."""
+    if config.get(key) is not None:
         return config[key]
     for value in config.values():
-        if isinstance(value, dict) and key in value:
+        if isinstance(value, dict) and value.get(key) is not None:
             return value[key]
     return None
 

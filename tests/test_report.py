@@ -143,3 +143,16 @@ def test_score_splits_limits_scoring_but_not_entropy_or_reward(tmp_path: Path, e
     analysis = analyse(experiment_log, embedder="hashing", score_splits=("eval",), progress=False)
     assert analysis.scores.groups["split"].unique().to_list() == ["eval"]
     assert analysis.entropy.height and analysis.evals.height
+
+
+def test_run_configs_give_lineage_phase_and_fork_parents(tmp_path: Path) -> None:
+    from diversity.report import RunInfo, _parent_lineages
+
+    def run(name, lineage, parent, derived_lineage=None):
+        config = {"run": {"lineage": lineage, "init_from": parent, "phase": None},
+                  "derived": {"lineage": derived_lineage or lineage, "phase": "2"}}
+        return RunInfo(name, config, pl.DataFrame())
+
+    runs = [run("repo_r_p1", "repo_r", "runs/base"), run("repo_r_p2", None, "runs/repo_r_p1", "repo_r"),
+            run("raised_p2", "repo_r_raised", "runs/repo_r_p1")]
+    assert _parent_lineages(runs) == {"repo_r_raised": "repo_r"}
