@@ -57,6 +57,7 @@ class Report:
     definitions: list[dict]
     provenance: dict
     lineages: list[str] = field(default_factory=list)
+    findings: str | None = None  # plain text shown as-is (escaped), e.g. an experiment's claims table
 
     def render(self, fragment: bool = False) -> str:
         """The report as HTML: a whole page, or a fragment for a notebook cell."""
@@ -82,6 +83,7 @@ class Report:
             collapsed_step=self.collapsed[0]["step"] if self.collapsed else "-",
             definitions=self.definitions,
             provenance=self.provenance,
+            findings=self.findings,
         )
 
     def collapse_notes(self) -> list[str]:
@@ -357,6 +359,7 @@ def build_report(
     title: str = "Rollout diversity report",
     extra_metrics: Sequence[str] = (),
     collapsed_prompts: int = 3,
+    findings: str | None = None,
     **analyse_options,
 ) -> Report:
     """Score what needs scoring and assemble a :class:`Report`.
@@ -368,6 +371,7 @@ def build_report(
         title: the page's title.
         extra_metrics: registered metrics drawn as a further figure.
         collapsed_prompts: how many of the least diverse prompts to show.
+        findings: plain text shown under the headline (an experiment's claims).
         **analyse_options: passed to :func:`analyse` (``metrics``, ``embedder``,
             ``cache_dir``, and the loader's ``format``, ``group_size``, ``lineage``,
             ``phase``, ``on_bad_row``; ``progress``).
@@ -395,6 +399,7 @@ def build_report(
         definitions=_definitions(names),
         provenance=_provenance(analysis),
         lineages=lineages,
+        findings=findings,
     )
 
 

@@ -69,6 +69,7 @@ def test_summaries_and_report_are_written(quick: Path) -> None:
     assert diversity.load_rollouts(data / "seed0" / "grpo_p1")["lineage"].unique().to_list() == ["grpo"]
     page = (quick / "report.html").read_text(encoding="utf-8")
     assert page.count("<img") == 3 and "repo_r_raised" in page
+    assert 'id="findings"' in page and "GRPO entropy collapses in phase 2" in page
 
 
 def test_the_summary_benchmark_reads_the_published_tables(quick: Path) -> None:

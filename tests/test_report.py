@@ -99,6 +99,14 @@ def test_the_page_references_nothing_outside_itself(report) -> None:
     assert "http://" not in page and "https://" not in page
 
 
+def test_findings_are_shown_escaped(report) -> None:
+    from dataclasses import replace
+
+    page = replace(report, findings="PASS  a <claim> & more").render()
+    assert '<h2 id="findings">' in page and "PASS  a &lt;claim&gt; &amp; more" in page
+    assert 'id="findings"' not in report.render()
+
+
 def test_notebook_display_is_a_fragment(report) -> None:
     fragment = report._repr_html_()
     assert "<html" not in fragment and 'class="rd-report"' in fragment and "<img" in fragment

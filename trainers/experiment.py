@@ -14,7 +14,8 @@ The seed experiment (SPEC.md §4) at small scale, as plain trainer runs:
    ``repo_r`` settles at in phase 2 (its mean over the second half of phase 2);
 5. every run evaluates both tasks' eval prompts every ``eval_every`` steps;
 6. the eval groups are scored, summaries written to ``--data-dir``, and the
-   report to ``--report``.
+   report, with the claims checked against the seed's figures
+   (``trainers/experiment_claims.py``), to ``--report``.
 
 Examples:
   rollout-diversity experiment --preset full --out runs/experiment \\
@@ -160,6 +161,7 @@ def summarise(out: Path, seeds: int, report: Path, data_dir: Path, embedder: str
     """Score the eval groups; write small summary tables to ``data_dir`` and the HTML report."""
     from diversity.io import atomic_path, write_text_atomic
     from diversity.report import analyse, build_report
+    from trainers.experiment_claims import claims_text
 
     runs = run_dirs(out, seeds)
     analysis = analyse(runs, embedder=embedder, cache_dir=out / "embedding_cache", score_splits=("eval",),
@@ -171,7 +173,8 @@ def summarise(out: Path, seeds: int, report: Path, data_dir: Path, embedder: str
             run_table(runs, log_name).write_parquet(tmp)
     write_text_atomic(data_dir / "experiment.json", json.dumps(record, indent=2, default=str) + "\n")
     publish_logs(out, data_dir, seed=0)
-    page = build_report(analysis, title="Continued training: GRPO vs REPO-R vs REPO-R with a raised target")
+    page = build_report(analysis, title="Continued training: GRPO vs REPO-R vs REPO-R with a raised target",
+                        findings=claims_text(data_dir))
     page.to_html(report, force=True)
     log.info("wrote %s and the summaries in %s", report, data_dir)
 
