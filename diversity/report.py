@@ -291,12 +291,15 @@ def analyse(
     phase: str | None = None,
     on_bad_row: str = "error",
     score_splits: Sequence[str] | None = None,
+    score_logs: bool = True,
     progress: bool = True,
 ) -> Analysis:
     """Read run directories, rollout logs and saved scores; score the logs.
 
     ``score_splits`` limits scoring to those splits (e.g. ``("eval",)`` for a
-    long run's eval groups); every split still feeds entropy and reward."""
+    long run's eval groups); every split still feeds entropy and reward.
+    ``score_logs=False`` scores nothing: the saved scores among ``sources``
+    stand for the logs (their entropy, rewards and answers are still read)."""
     from diversity.registry import METRICS
     from diversity.scoring import Scores, score
 
@@ -308,7 +311,7 @@ def analyse(
     loaded = read_rollouts(logs, format, group_size, lineage, phase, on_bad_row) if logs else None
     rollouts = loaded.frame if loaded is not None else pl.DataFrame()
     score_parts = [Scores.read_parquet(p) for p in saved]
-    if loaded is not None:
+    if loaded is not None and score_logs:
         options = {"token_pattern": token_pattern} if token_pattern is not None else {}
         scored = rollouts if score_splits is None else rollouts.filter(pl.col("split").is_in(list(score_splits)))
         score_parts.append(score(scored, metrics=metrics, embedder=embedder, batch_size=batch_size,

@@ -164,3 +164,14 @@ def test_run_configs_give_lineage_phase_and_fork_parents(tmp_path: Path) -> None
     runs = [run("repo_r_p1", "repo_r", "runs/base"), run("repo_r_p2", None, "runs/repo_r_p1", "repo_r"),
             run("raised_p2", "repo_r_raised", "runs/repo_r_p1")]
     assert _parent_lineages(runs) == {"repo_r_raised": "repo_r"}
+
+
+def test_saved_scores_can_stand_for_the_logs(tmp_path: Path, experiment_log: Path) -> None:
+    from diversity.report import analyse
+    from diversity.scoring import score
+
+    saved = score(pl.DataFrame(experiment_rows()), metrics=["vendi_score"], embedder="hashing", progress=False)
+    path = saved.to_parquet(tmp_path / "scores.parquet")
+    analysis = analyse([experiment_log, path], score_logs=False, progress=False)
+    assert analysis.scores.metrics == ("vendi_score",) and analysis.scores.groups.equals(saved.groups)
+    assert analysis.entropy.height and analysis.evals.height and analysis.rollouts.height
