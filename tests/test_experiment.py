@@ -66,7 +66,8 @@ def test_summaries_and_report_are_written(quick: Path) -> None:
     published = sorted(p.name for p in (data / "seed0").iterdir())
     assert published == sorted(stage.name for stage in STAGES)
     assert not (data / "seed0" / "grpo_p1" / "checkpoints").exists()
-    assert diversity.load_rollouts(data / "seed0" / "grpo_p1")["lineage"].unique().to_list() == ["grpo"]
+    logs = diversity.load_rollouts(data / "seed0" / "grpo_p1")
+    assert logs["lineage"].unique().to_list() == ["grpo"] and logs["seed"].unique().to_list() == [0]
     page = (quick / "report.html").read_text(encoding="utf-8")
     assert page.count("<img") == 3 and "repo_r_raised" in page
     assert 'id="findings"' in page and "GRPO entropy collapses in phase 2" in page

@@ -66,7 +66,7 @@ def train(config: TrainConfig, resume: bool = False, force: bool = False, progre
         step += 1
         row, logged = train_step(s, step)
         log.add_step(row, rollout_rows(logged, step=step, lineage=s.derived["lineage"], phase=s.derived["phase"],
-                                       split="train", task=s.task.name))
+                                       split="train", task=s.task.name, seed=s.config.run.seed))
         bar.update(1)
         bar.set_postfix(step=step, reward=f"{row['reward_mean']:.3f}", entropy=f"{row['entropy']:.3f}")
         done = step - s.start
@@ -242,7 +242,8 @@ def log_evaluation(policy, tokenizer, config, derived, step, log: RunLog, device
                         "reward_mean": float(rewards.mean()),
                         "reward_se": float(rewards.std() / math.sqrt(len(rewards))),
                         "entropy": batch.token_mean_entropy(), "responses": len(rewards)})
-        rows += rollout_rows(batch, step=step, lineage=derived["lineage"], phase=derived["phase"], split="eval", task=name)
+        rows += rollout_rows(batch, step=step, lineage=derived["lineage"], phase=derived["phase"], split="eval", task=name,
+                            seed=config.run.seed)
     log.add_eval(step, results, rows)
 
 

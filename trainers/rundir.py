@@ -176,7 +176,11 @@ class RunDir:
                 shutil.copyfile(self.checkpoints / source, tmp)
 
 
-def rollout_rows(batch: Rollouts, *, step: int, lineage: str, phase: str, split: str, task: str) -> list[dict]:
+ROLLOUT_COLUMNS = {**schema.COLUMNS, "seed": pl.Int64()}
+
+
+def rollout_rows(batch: Rollouts, *, step: int, lineage: str, phase: str, split: str, task: str,
+                 seed: int) -> list[dict]:
     """One canonical-schema row per response; a group is one prompt's G responses at this step."""
     entropy = batch.response_entropy().tolist()
     n_tokens = batch.response_mask.sum(1).long().tolist()
@@ -188,6 +192,7 @@ def rollout_rows(batch: Rollouts, *, step: int, lineage: str, phase: str, split:
             "lineage": lineage, "phase": phase, "step": step, "group_id": f"{split}-{task}-{group:04d}",
             "prompt": batch.prompts[group].text, "response": text, "reward": rewards[i],
             "entropy": entropy[i], "n_tokens": n_tokens[i], "split": split, "task": task,
+            "seed": seed,  # beyond the canonical columns: lets reports show the spread across seeds
         })
     return rows
 
@@ -233,4 +238,4 @@ class RunLog:
     @staticmethod
     def _parquet(path: Path, rows: list[dict]) -> None:
         with atomic_path(path) as tmp:
-            pl.DataFrame(rows, schema=schema.COLUMNS).write_parquet(tmp)
+            pl.DataFrame(rows, schema=ROLLOUT_COLUMNS).write_parquet(tmp)
