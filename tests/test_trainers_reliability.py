@@ -16,7 +16,8 @@ import torch
 
 from diversity.cli import main
 from tests.test_trainers_cli import REPO, TINY, assert_same_run, cli, metrics
-from tests.test_trainers_cli import one_thread  # noqa: F401  (autouse: one torch thread here too)
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 STEPS, SAVE_EVERY = 30, 3
 # A fresh 1-layer tiny GPT (no warm-up needed for equivalence), evaluated at the start and end only.

@@ -90,7 +90,9 @@ STAGES = (
 
 def settled_entropy(run_dir: Path) -> float:
     """Mean token-mean entropy over the second half of a run's steps (``metrics.jsonl``)."""
-    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    from trainers.rundir import read_jsonl
+
+    rows = read_jsonl(run_dir / "metrics.jsonl")
     half = [r["entropy"] for r in rows[len(rows) // 2 :]]
     return sum(half) / len(half)
 
