@@ -139,11 +139,7 @@ class TrainConfig:
     @classmethod
     def from_flat(cls, values: dict[str, Any]) -> "TrainConfig":
         """Build from option names (``steps``, ``zeta_max``, ...); None keeps a field's default."""
-        parts = {}
-        for name, section in SECTIONS.items():
-            given = {f.name: values[f.name] for f in fields(section) if values.get(f.name) is not None}
-            parts[name] = section(**given)
-        return cls(**parts)
+        return cls(**sections_from_flat(SECTIONS, values))
 
     def resolved(self) -> "TrainConfig":
         """Fill method-dependent defaults and check every value; raises OptionError naming the option."""
@@ -190,8 +186,7 @@ class WarmupConfig:
 
     @classmethod
     def from_flat(cls, values: dict[str, Any]) -> "WarmupConfig":
-        return cls(**{name: section(**{f.name: values[f.name] for f in fields(section) if values.get(f.name) is not None})
-                      for name, section in WARMUP_SECTIONS.items()})
+        return cls(**sections_from_flat(WARMUP_SECTIONS, values))
 
     def resolved(self) -> "WarmupConfig":
         w, noise = self.warmup, self.noise
@@ -210,6 +205,12 @@ class WarmupConfig:
             raise OptionError(f"--model {policy.model}: the warm-up trains the built-in tiny GPT only; "
                               "a Hugging Face model is already pretrained, pass it to train --model")
         return replace(self, policy=policy)
+
+
+def sections_from_flat(sections: dict[str, type], values: dict[str, Any]) -> dict[str, Any]:
+    """Each section dataclass built from the flat option values it names; None keeps a default."""
+    return {name: section(**{f.name: values[f.name] for f in fields(section) if values.get(f.name) is not None})
+            for name, section in sections.items()}
 
 
 def _positive(name: str, value: float, integer: bool = False) -> None:
