@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import importlib
 
-from diversity.errors import DiversityError, InputError, OptionError
 from diversity.load import load_rollouts, read_rollouts
 from diversity.schema import COLUMNS as SCHEMA
+from rollout_common.errors import DiversityError, InputError, OptionError
 
 __version__ = "0.1.0"
 

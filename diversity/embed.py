@@ -30,13 +30,13 @@ import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 
-from diversity.errors import OptionError
-from diversity.io import atomic_path, write_text_atomic
+from rollout_common.errors import OptionError
+from rollout_common.files import atomic_path, write_text_atomic
+from rollout_common.provenance import package_version
 
 log = logging.getLogger("diversity")
 
@@ -138,14 +138,6 @@ def get_embedder(name: str | Embedder = DEFAULT_EMBEDDER, batch_size: int = BATC
     path = Path(name).expanduser()
     source = str(path.resolve()) if path.exists() else name
     return SentenceTransformerEmbedder(source, f"sentence-transformers:{source}", batch_size, device)
-
-
-def package_version(package: str) -> str:
-    """An installed distribution's version, or "not installed"."""
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return "not installed"
 
 
 def _load_sentence_transformer(source: str, device: str | None):

@@ -17,7 +17,7 @@ project's trainer (``config.json`` beside a ``rollouts/`` folder) is read from
 ``*.parquet`` and ``*.csv`` files, and files there whose columns match no
 format are listed as ignored (never silently).
 
-Bad input raises :class:`~diversity.errors.InputError` naming the file, line or
+Bad input raises :class:`~rollout_common.errors.InputError` naming the file, line or
 row, and field. With ``on_bad_row="skip"`` bad rows are skipped instead, and
 counted with their first locations in :attr:`LoadResult.skipped`.
 """
@@ -37,7 +37,7 @@ from typing import Any
 import polars as pl
 
 from diversity import schema
-from diversity.errors import InputError, OptionError
+from rollout_common.errors import InputError, OptionError
 
 log = logging.getLogger("diversity")
 

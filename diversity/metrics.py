@@ -45,7 +45,7 @@ import numpy as np
 import polars as pl
 import scipy.sparse as sp
 
-from diversity.errors import OptionError
+from rollout_common.errors import OptionError
 
 TOKEN_PATTERN = r"\w+"
 REPETITION_N = 4  # seq-rep-4 (Welleck et al. 2019)

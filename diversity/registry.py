@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from diversity import metrics as m
-from diversity.errors import OptionError
+from rollout_common.errors import OptionError
 
 
 @dataclass(frozen=True)

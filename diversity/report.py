@@ -26,11 +26,11 @@ from pathlib import Path
 import polars as pl
 
 from diversity import report_tables
-from diversity.embed import package_version
-from diversity.errors import InputError, OptionError
-from diversity.io import atomic_path, check_output_path
 from diversity.load import LoadResult, is_run_directory, read_rollouts
 from diversity.plots import PHASE2_PANELS, diversity_figure, entropy_figure, reward_figure
+from rollout_common.errors import InputError, OptionError
+from rollout_common.files import atomic_path, check_output_path
+from rollout_common.provenance import package_version
 
 log = logging.getLogger("diversity")
 

@@ -32,11 +32,11 @@ import numpy as np
 import polars as pl
 
 from diversity.embed import BATCH_SIZE, DEFAULT_EMBEDDER
-from diversity.errors import InputError, OptionError
-from diversity.io import atomic_path, check_output_path
 from diversity.metrics import TOKEN_PATTERN, Corpus, Groups, kernel_stacks
 from diversity.registry import METRICS, MetricSpec, resolve
 from diversity.schema import GROUP_KEYS
+from rollout_common.errors import InputError, OptionError
+from rollout_common.files import atomic_path, check_output_path
 
 log = logging.getLogger("diversity")
 

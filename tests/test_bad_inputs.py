@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
@@ -10,8 +9,8 @@ import polars as pl
 import pytest
 
 import diversity
-from diversity.cli import main
-from diversity.errors import InputError
+from rollout_cli import main
+from rollout_common.errors import InputError
 from tests.conftest import canonical_rows, write_jsonl
 
 BAD = Path(__file__).parent / "data" / "bad"

@@ -10,8 +10,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from diversity.cli import main
-from tests.conftest import canonical_rows, write_jsonl
+from rollout_cli import main
+from tests.conftest import canonical_rows
 
 
 def run_cli(capsys, *args: str) -> tuple[int, str, str]:
@@ -121,7 +121,7 @@ def test_inspect_prints_the_detected_format_and_groups(trl_dir: Path, capsys) ->
 
 
 def test_every_subcommand_has_help() -> None:
-    from diversity.cli import build_parser
+    from rollout_cli import build_parser
 
     parser = build_parser()
     commands = parser._subparsers._group_actions[0].choices

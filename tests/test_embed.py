@@ -9,7 +9,7 @@ import pytest
 import scipy.sparse as sp
 
 from diversity import embed as e
-from diversity.errors import OptionError
+from rollout_common.errors import OptionError
 
 
 class CountingEmbedder(e.Embedder):

@@ -6,8 +6,8 @@ import sys
 
 def test_import_diversity_is_light() -> None:
     code = (
-        "import sys, diversity, diversity.cli; "
-        "diversity.cli.build_parser(); "
+        "import sys, diversity, rollout_cli; "
+        "rollout_cli.build_parser(); "
         "heavy = [m for m in ('torch', 'sentence_transformers', 'matplotlib', 'transformers') if m in sys.modules]; "
         "print(','.join(heavy))"
     )

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from diversity.errors import OptionError
-from diversity.io import atomic_path, check_output_path, write_text_atomic
+from rollout_common.errors import OptionError
+from rollout_common.files import atomic_path, check_output_path, write_text_atomic
 
 
 def test_write_replaces_only_at_the_end(tmp_path: Path) -> None:
@@ -40,7 +40,7 @@ def test_sigkill_during_a_write_leaves_the_previous_file_intact(tmp_path: Path) 
     write_text_atomic(target, "previous version")
     writer = (
         "import sys, time\n"
-        "from diversity.io import atomic_path\n"
+        "from rollout_common.files import atomic_path\n"
         f"with atomic_path({str(target)!r}) as tmp:\n"
         "    with open(tmp, 'wb') as handle:\n"
         "        for _ in range(10_000):\n"

@@ -10,7 +10,7 @@ import pytest
 
 import diversity
 from diversity import schema
-from diversity.errors import InputError, OptionError
+from rollout_common.errors import InputError, OptionError
 from tests.conftest import canonical_rows, write_jsonl
 
 

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from vendi_score import vendi as published
 
 from diversity import metrics as m
-from diversity.errors import OptionError
+from rollout_common.errors import OptionError
 
 RNG = np.random.default_rng(7)
 WORDS = "red blue green cat dog sat ran the a on mat hat big small".split()

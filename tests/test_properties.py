@@ -16,8 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from diversity.errors import DiversityError
 from diversity.registry import METRICS, MetricSpec
+from rollout_common.errors import DiversityError
 
 LEXICAL = [s for s in METRICS.values() if s.kind == "lexical"]
 EMBEDDING = [s for s in METRICS.values() if s.kind == "embedding"]

@@ -9,7 +9,7 @@ import pytest
 
 from diversity import metrics as m
 from diversity.registry import DEFAULT_METRICS, METRICS, MetricSpec, resolve
-from diversity.errors import OptionError
+from rollout_common.errors import OptionError
 
 SPECS = list(METRICS.values())
 IDS = list(METRICS)

@@ -8,9 +8,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from diversity.cli import main
-from diversity.errors import OptionError
 from diversity.report import build_report, headline_grid
+from rollout_cli import main
+from rollout_common.errors import OptionError
 from tests.conftest import write_jsonl
 
 HOSTILE = [

@@ -11,9 +11,9 @@ from polars.testing import assert_frame_equal
 
 import diversity
 from diversity import embed, metrics, scoring
-from diversity.cli import main
-from diversity.errors import InputError, OptionError
 from diversity.registry import DEFAULT_METRICS, METRICS
+from rollout_cli import main
+from rollout_common.errors import InputError, OptionError
 from tests.conftest import write_jsonl
 
 ALL = list(METRICS)

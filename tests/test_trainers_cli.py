@@ -17,7 +17,7 @@ import pytest
 import torch
 
 import diversity
-from diversity.cli import main
+from rollout_cli import main
 from tests.test_trainers_policy import write_tiny_hf_model
 from trainers.config import METHODS
 
@@ -148,7 +148,7 @@ def test_a_killed_run_resumes_to_the_same_result(capsys, tmp_path: Path, base: P
               "--lineage", "x", *TINY[:-4], "--eval-every", "100"]
     straight = train(capsys, tmp_path / "straight", *common)
     killed = tmp_path / "killed"
-    process = subprocess.Popen([sys.executable, "-m", "diversity.cli", "-q", "train", "--out", str(killed), *common],
+    process = subprocess.Popen([sys.executable, "-m", "rollout_cli", "-q", "train", "--out", str(killed), *common],
                                cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                env={**os.environ, "OMP_NUM_THREADS": "1"})
     latest = killed / "checkpoints" / "latest.pt"

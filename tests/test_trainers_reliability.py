@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from diversity.cli import main
+from rollout_cli import main
 from tests.test_trainers_cli import REPO, TINY, assert_same_run, cli, metrics
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -43,7 +43,7 @@ def checkpoint_step(path: Path) -> int | None:
 def kill_at(out: Path, watched: str, nth: int) -> None:
     """Run the trainer in a subprocess and SIGKILL it as soon as ``out/watched`` has been (re)written
     for the ``nth`` time. Every write is a rename of a new file, so each one changes the inode."""
-    process = subprocess.Popen([sys.executable, "-m", "diversity.cli", *train_args(out)], cwd=REPO,
+    process = subprocess.Popen([sys.executable, "-m", "rollout_cli", *train_args(out)], cwd=REPO,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, "OMP_NUM_THREADS": "1"})
     path, seen, last = out / watched, 0, None
     deadline = time.monotonic() + 120

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from diversity.errors import OptionError
+from rollout_common.errors import OptionError
 from trainers.config import PolicyConfig
 from trainers.policy import GPTConfig, HFPolicy, TinyGPT
 from trainers.tasks import vocabulary

@@ -11,7 +11,7 @@ import math
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
-from diversity.errors import OptionError
+from rollout_common.errors import OptionError
 from trainers.tasks import DemoNoise
 
 # Methods with what each changes by default (SPEC.md §3); the classes live in trainers/methods.py.

@@ -161,8 +161,8 @@ def run_dirs(out: Path, seeds: int) -> list[Path]:
 
 def summarise(out: Path, seeds: int, report: Path, data_dir: Path, embedder: str, record: dict, progress: bool) -> None:
     """Score the eval groups; write small summary tables to ``data_dir`` and the HTML report."""
-    from diversity.io import atomic_path, write_text_atomic
     from diversity.report import analyse, build_report
+    from rollout_common.files import atomic_path, write_text_atomic
     from trainers.experiment_claims import claims_text
 
     runs = run_dirs(out, seeds)
@@ -227,7 +227,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from diversity.errors import OptionError
+    from rollout_common.errors import OptionError
 
     preset = PRESETS[args.preset]
     seeds = preset.seeds if args.seeds is None else args.seeds

@@ -17,8 +17,8 @@ from typing import Any
 
 import torch
 
-from diversity.errors import OptionError
-from diversity.io import write_text_atomic
+from rollout_common.errors import OptionError
+from rollout_common.files import write_text_atomic
 from trainers import losses
 from trainers.build import build_policy, pick_device
 from trainers.config import TrainConfig, resolve_policy, target_number

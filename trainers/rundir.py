@@ -36,8 +36,8 @@ import polars as pl
 import torch
 
 from diversity import schema
-from diversity.errors import OptionError
-from diversity.io import atomic_path, write_text_atomic
+from rollout_common.errors import OptionError
+from rollout_common.files import atomic_path, write_text_atomic
 from trainers.rollouts import Rollouts
 
 CHECKPOINT_FORMAT = "rollout-diversity-trainer/1"

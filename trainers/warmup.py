@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from diversity.io import write_text_atomic
+from rollout_common.files import write_text_atomic
 from trainers import losses
 from trainers.build import build_policy, pick_device
 from trainers.config import RunConfig, TrainConfig, WarmupConfig

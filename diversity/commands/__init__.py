@@ -1,14 +1,6 @@
-"""Subcommands of ``rollout-diversity``, one module each, in the order ``--help`` lists them.
+"""Subcommands of ``rollout-diversity`` that read and score logs, one module each.
 
 Each module defines ``register(subparsers)``; its parser sets ``handler``, a
-function ``(argparse.Namespace) -> int | None`` that does the work.
+function ``(argparse.Namespace) -> int | None`` that does the work. The
+command line itself is assembled in ``rollout_cli``.
 """
-
-SUBCOMMAND_MODULES = (
-    "diversity.commands.inspect",
-    "diversity.commands.score",
-    "diversity.commands.report",
-    "diversity.commands.plot",
-    "trainers.cli",
-    "trainers.experiment",
-)

@@ -30,9 +30,9 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from diversity.errors import OptionError
-    from diversity.io import atomic_path, check_output_path
     from diversity.report import analyse, make_figures
+    from rollout_common.errors import OptionError
+    from rollout_common.files import atomic_path, check_output_path
 
     out = Path(args.out)
     if out.exists() and not out.is_dir():

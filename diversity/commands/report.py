@@ -52,8 +52,8 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from diversity.io import check_output_path
     from diversity.report import build_report
+    from rollout_common.files import check_output_path
 
     check_output_path(args.out, force=args.force, inputs=args.logs)
     report = build_report(

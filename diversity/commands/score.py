@@ -53,9 +53,9 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from diversity.errors import OptionError
-    from diversity.io import check_output_path
     from diversity.scoring import score
+    from rollout_common.errors import OptionError
+    from rollout_common.files import check_output_path
 
     if not args.out.endswith(".parquet"):
         raise OptionError(f"--out {args.out}: scores are written as Parquet; give a path ending in .parquet")

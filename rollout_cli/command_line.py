@@ -1,7 +1,7 @@
 """The ``rollout-diversity`` command line.
 
-Each subcommand lives in its own module (listed in ``diversity.commands``)
-with a ``register(subparsers)`` function that adds its parser and sets
+Each subcommand lives in its own module, in the package that does its work
+(listed in ``SUBCOMMAND_MODULES``), with a ``register(subparsers)`` function that adds its parser and sets
 ``handler``. Modules import heavy dependencies inside their handlers, so
 ``rollout-diversity --help`` stays fast.
 
@@ -16,18 +16,21 @@ import importlib
 import logging
 import sys
 
-from diversity.commands import SUBCOMMAND_MODULES
-from diversity.errors import DiversityError
+from rollout_common.errors import DiversityError
 
-log = logging.getLogger("diversity")
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse exits with status 2 on bad usage already; keep its one-line message."""
+# In the order ``--help`` lists them.
+SUBCOMMAND_MODULES = (
+    "diversity.commands.inspect",
+    "diversity.commands.score",
+    "diversity.commands.report",
+    "diversity.commands.plot",
+    "trainers.cli",
+    "trainers.experiment",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = argparse.ArgumentParser(
         prog="rollout-diversity",
         description="Score, plot and report how diverse RL rollouts stay over training; "
         "train GRPO / REPO-R lineages that log such rollouts.",

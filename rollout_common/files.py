@@ -9,10 +9,10 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Iterator, Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from diversity.errors import OptionError
+from rollout_common.errors import OptionError
 
 
 def check_output_path(path: str | Path, *, force: bool, inputs: Iterable[str | Path] = ()) -> Path:
@@ -51,8 +51,3 @@ def write_text_atomic(path: str | Path, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
 
-
-def write_bytes_atomic(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically."""
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(data)
