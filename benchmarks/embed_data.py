@@ -1,0 +1,82 @@
+"""The texts the embedder benchmarks measure on, and the MiniLM reference vectors for them.
+
+Data sets (real model outputs, all shipped in data/):
+
+- ``experiment``: the shipped experiment's eval groups
+  (data/experiment/seed0/*/rollouts/eval_*.parquet): 3,640 groups of 8 short
+  answers (1-11 words) to the synthetic list tasks, 12,209 distinct texts.
+- ``nb-tune``: NoveltyBench NB-Curated answered 10 times by gemini-1.5-pro
+  (100 groups, 641 distinct texts; data/noveltybench/README.md). Settings are
+  tuned on this set only.
+- ``nb-heldout``: the same 100 prompts answered 10 times by gpt-4o under four
+  prompting variants (plain, paraphrased prompt, in-context, system prompt):
+  400 groups, 3,880 distinct texts, never used for tuning.
+
+MiniLM reference vectors are kept in ``.cache/embed_bench/`` (gitignored) through
+the toolkit's embedding cache, so each text is embedded by MiniLM once.
+"""
+
+from __future__ import annotations
+
+import glob
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from diversity.embed import distinct, embed
+from diversity.metrics import Groups, kernel_stacks
+from diversity.registry import METRICS
+
+REPO = Path(__file__).resolve().parents[1]
+CACHE = REPO / ".cache" / "embed_bench"
+NB_TUNE = ("gemini-1.5-pro",)
+NB_HELDOUT = ("gpt-4o", "gpt-4o-paraphrase", "gpt-4o-in-context", "gpt-4o-system-prompt")
+DATASETS = ("experiment", "nb-tune", "nb-heldout")
+# The figures' embedding metrics; the agreement targets are on the first two.
+AGREEMENT_METRICS = ("pairwise_cosine", "vendi_score", "centroid_distance")
+
+
+@dataclass
+class Dataset:
+    """Rows laid out group by group; ``meta`` has one row per group (lineage, phase, step, task, ...)."""
+
+    name: str
+    texts: list[str]  # (N,) one per rollout, contiguous per group
+    groups: Groups
+    meta: pl.DataFrame  # (B,) rows
+
+    @property
+    def distinct_texts(self) -> list[str]:
+        return distinct(self.texts)[0]
+
+
+def load(name: str) -> Dataset:
+    if name == "experiment":
+        files = sorted(glob.glob(str(REPO / "data/experiment/seed0/*/rollouts/eval_*.parquet")))
+        rows = pl.concat([pl.read_parquet(f) for f in files], how="diagonal_relaxed")
+        keys = ["lineage", "phase", "step", "task", "group_id"]
+    elif name in ("nb-tune", "nb-heldout"):
+        rows = pl.read_parquet(REPO / "data/noveltybench/answers.parquet")
+        rows = rows.filter(pl.col("source").is_in(NB_TUNE if name == "nb-tune" else NB_HELDOUT))
+        keys = ["source", "id"]
+    else:
+        raise ValueError(f"unknown data set {name!r}; choose from {DATASETS}")
+    rows = rows.with_row_index("_row").sort([*keys, "_row"])
+    meta = rows.group_by(keys, maintain_order=True).agg(pl.len().alias("size"))
+    return Dataset(name, rows["response"].to_list(), Groups(meta["size"].to_numpy()), meta)
+
+
+def reference_vectors(texts: list[str]) -> np.ndarray:
+    """MiniLM vectors of ``texts`` (distinct), read from or added to the on-disk cache."""
+    return embed(texts, "minilm", cache_dir=CACHE, progress=True).vectors
+
+
+def group_metrics(vectors, dataset: Dataset, index: np.ndarray, names=AGREEMENT_METRICS) -> dict[str, np.ndarray]:
+    """(B,) value per group of each metric, from the vectors of the distinct texts (row ``index[k]`` for text k)."""
+    out = {name: np.full(dataset.groups.n_groups, np.nan) for name in names}
+    for chosen, kernels in kernel_stacks(vectors, dataset.groups, index, min_size=2):
+        for name in names:
+            out[name][chosen] = METRICS[name].batch_fn(kernels)
+    return out
