@@ -220,7 +220,7 @@ class StaticEmbedder(Embedder):
         if self._model is None:
             from model2vec import StaticModel
 
-            self._model = StaticModel.from_pretrained(str(self.folder), max_length=self.settings.max_length)
+            self._model = StaticModel.from_pretrained(str(self.folder))
         return self._model
 
     def encode(self, texts: list[str]) -> np.ndarray:

@@ -1,0 +1,123 @@
+"""Texts/s of each embedder on this machine's CPU (and CUDA when present), against MiniLM in the same run.
+
+    PYTHONPATH=. .venv/bin/python benchmarks/bench_embed.py                    # CPU; CUDA too when available
+    PYTHONPATH=. .venv/bin/python benchmarks/bench_embed.py --minilm-texts 128 --embedders static,hashing
+
+Texts: real answers (NoveltyBench, gpt-4o, the held-out set of
+benchmarks/embed_data.py; median 36 words) and the shipped experiment's eval
+answers (1-11 words). On a shared machine absolute rates wander, so every
+candidate is timed between two timings of plain ``SentenceTransformer.encode``
+(all-MiniLM-L6-v2, batch 64, as the toolkit calls it) on the same texts, and
+the ratio to their mean is what to read. MiniLM and ONNX get ``--minilm-texts``
+texts; the fast embedders get every distinct text of the set, encoded again
+until a timing lasts ``--seconds``. Model load and the static model's
+one-time build are timed apart from encoding.
+
+CUDA (when ``torch.cuda.is_available()``): plain ``encode(batch_size=512)`` in
+float16 against diversity.tuned_encode (length-sorted token-budget batches,
+float16, tokenisation in a worker thread, pinned memory, non-blocking copies)
+on ``--gpu-texts`` answers cut to their first 60 words.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import embed_candidates
+import embed_data
+import numpy as np
+
+from diversity.embed import BATCH_SIZE, distinct
+
+
+def rate(encode, texts: list[str], seconds: float = 0.0) -> float:
+    """Texts/s of ``encode(texts)``, repeated until ``seconds`` have passed (at least once)."""
+    done, start = 0, time.perf_counter()
+    while True:
+        encode(texts)
+        done += len(texts)
+        elapsed = time.perf_counter() - start
+        if elapsed >= seconds:
+            return done / elapsed
+
+
+def text_sets(minilm_texts: int, seed: int = 0) -> dict[str, tuple[list[str], list[str]]]:
+    """name -> (all distinct texts, a random sample of ``minilm_texts`` of them for the slow embedders)."""
+    rng = np.random.default_rng(seed)
+    sets = {}
+    for label, name in (("NoveltyBench gpt-4o answers", "nb-heldout"), ("experiment eval answers", "experiment")):
+        unique = distinct(embed_data.load(name).texts)[0]
+        sample = [unique[i] for i in rng.choice(len(unique), size=min(minilm_texts, len(unique)), replace=False)]
+        sets[label] = (unique, sample)
+    return sets
+
+
+def cpu_table(embedders: list[str], minilm_texts: int, seconds: float) -> list[dict]:
+    minilm = embed_candidates.make("minilm", device="cpu")
+    start = time.perf_counter()
+    model = minilm.model
+    print(f"MiniLM load {time.perf_counter() - start:.1f} s")
+    plain = lambda texts: model.encode(texts, batch_size=BATCH_SIZE, convert_to_numpy=True)  # noqa: E731
+    plain(["warm up"])
+    rows = []
+    for label, (unique, sample) in text_sets(minilm_texts).items():
+        words = np.median([len(t.split()) for t in unique])
+        for name in embedders:
+            candidate = embed_candidates.make(name)
+            start = time.perf_counter()
+            candidate.encode(sample[:2])  # loads (and for static, builds once) the model
+            load = time.perf_counter() - start
+            slow = name in ("onnx-int8", "minilm-tuned")
+            texts = sample if slow else unique
+            before = rate(plain, sample)
+            got = rate(candidate.encode, texts, 0.0 if slow else seconds)
+            after = rate(plain, sample)
+            reference = (before + after) / 2
+            rows.append({"texts": label, "median words": words, "embedder": name, "texts/s": got,
+                         "MiniLM texts/s": reference, "ratio": got / reference, "load s": load, "n": len(texts)})
+            print(f"{label:<28} {name:<14} {got:>10,.0f} texts/s  MiniLM {before:.0f}/{after:.0f}  "
+                  f"x{got / reference:,.0f}  (load {load:.1f} s, {len(texts)} texts)", flush=True)
+    return rows
+
+
+def cuda_table(gpu_texts: int) -> None:
+    import torch
+
+    from diversity.tuned_encode import tuned_encode
+
+    unique = distinct(embed_data.load("nb-heldout").texts)[0]
+    cut = [" ".join(t.split()[:60]) for t in unique]
+    texts = [cut[i % len(cut)] + f" ({i})" for i in range(gpu_texts)]  # distinct, ~60 words
+    model = embed_candidates.make("minilm", device="cuda").model
+    model.half()
+    plain = lambda batch: model.encode(batch, batch_size=512, convert_to_numpy=True)  # noqa: E731
+    tuned = lambda batch: tuned_encode(model, batch)  # noqa: E731
+    plain(texts[:1024]), tuned(texts[:1024])  # warm up kernels and the allocator
+    torch.cuda.synchronize()
+    for name, encode in (("plain encode fp16 b512", plain), ("tuned_encode", tuned), ("plain encode fp16 b512", plain)):
+        print(f"CUDA {torch.cuda.get_device_name()} {name:<24} {rate(encode, texts):>10,.0f} texts/s "
+              f"({len(texts)} texts of ~60 words)", flush=True)
+    a, b = plain(texts[:2048]), tuned(texts[:2048])
+    print(f"tuned vs plain: min cosine {float((a * b).sum(1).min()):.5f}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--embedders", default="static,onnx-int8,hashing,tfidf,minilm-tuned",
+                        help="from: static, static:<json>, onnx-int8, hashing, tfidf, minilm-tuned")
+    parser.add_argument("--minilm-texts", type=int, default=192, help="texts for MiniLM and ONNX timings")
+    parser.add_argument("--seconds", type=float, default=2.0, help="least time per fast-embedder timing")
+    parser.add_argument("--gpu-texts", type=int, default=100_000)
+    args = parser.parse_args(argv)
+    cpu_table(args.embedders.split(","), args.minilm_texts, args.seconds)
+    import torch
+
+    if torch.cuda.is_available():
+        cuda_table(args.gpu_texts)
+    else:
+        print("CUDA: not available on this machine (the tuned GPU path is timed only where it is)")
+
+
+if __name__ == "__main__":
+    main()

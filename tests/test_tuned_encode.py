@@ -1,0 +1,62 @@
+"""The tuned encoding pipeline: length-sorted token-budget batches, a tokenising worker thread, same vectors as encode."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from diversity import tuned_encode as te
+
+
+def test_batches_cover_every_text_once_longest_first_within_the_token_budget():
+    lengths = [5, 300, 17, 17, 1, 64, 9, 250]
+    batches = te.length_batches(lengths, batch_tokens=512)
+    flat = np.concatenate(batches)
+    assert sorted(flat.tolist()) == list(range(len(lengths)))
+    assert [lengths[i] for i in flat] == sorted(lengths, reverse=True)
+    for rows in batches:
+        padded = -(-max(lengths[i] for i in rows) // te.PAD_MULTIPLE) * te.PAD_MULTIPLE
+        assert len(rows) == 1 or len(rows) * padded <= 512
+    assert len(batches[-1]) > len(batches[0])  # short texts travel in bigger batches
+
+
+def test_batches_respect_max_batch_and_empty_input():
+    assert [len(b) for b in te.length_batches([1] * 10, batch_tokens=10**6, max_batch=4)] == [4, 4, 2]
+    assert te.length_batches([], batch_tokens=64) == []
+
+
+@pytest.fixture(scope="module")
+def minilm():
+    from diversity.embed import get_embedder
+
+    return get_embedder("minilm", device="cpu").model
+
+
+def test_same_vectors_as_plain_encode_on_cpu(minilm):
+    texts = ["a cat sat on the mat", "", "lemon plum grape", "x" * 2000,
+             "Sure! One Spanish-speaking country is **Spain**.", "a cat sat on the mat", "ünïcode ✓"] * 3
+    plain = minilm.encode(texts, batch_size=4, convert_to_numpy=True)
+    tuned = te.tuned_encode(minilm, texts, batch_tokens=64)
+    assert tuned.shape == plain.shape and tuned.dtype == np.float32
+    np.testing.assert_allclose(tuned, plain, atol=1e-5)
+
+
+def test_worker_errors_reach_the_caller(minilm, monkeypatch):
+    def broken(texts):
+        raise ValueError("tokeniser failed")
+
+    monkeypatch.setattr(minilm, "preprocess", broken)
+    with pytest.raises(ValueError, match="tokeniser failed"):
+        te.tuned_encode(minilm, ["a", "b"])
+
+
+def test_a_failing_model_does_not_leave_the_worker_blocked(minilm, monkeypatch):
+    import threading
+
+    def broken(features):
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(type(minilm), "__call__", lambda self, features: broken(features))
+    with pytest.raises(RuntimeError, match="out of memory"):
+        te.tuned_encode(minilm, [f"text {i}" for i in range(200)], batch_tokens=16, prefetch=1)
+    assert not [t for t in threading.enumerate() if t.name == "tokenise"]
