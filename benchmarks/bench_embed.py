@@ -3,8 +3,8 @@
     PYTHONPATH=. .venv/bin/python benchmarks/bench_embed.py                    # CPU; CUDA too when available
     PYTHONPATH=. .venv/bin/python benchmarks/bench_embed.py --minilm-texts 128 --embedders static,hashing
 
-Texts: real answers (NoveltyBench, gpt-4o, the held-out set of
-benchmarks/embed_data.py; median 36 words) and the shipped experiment's eval
+Texts: real answers (NoveltyBench, gemini-1.5-pro and gpt-4o, the held-out set of
+benchmarks/embed_data.py; median 40 words) and the shipped experiment's eval
 answers (1-11 words). On a shared machine absolute rates wander, so every
 candidate is timed between two timings of plain ``SentenceTransformer.encode``
 (all-MiniLM-L6-v2, batch 64, as the toolkit calls it) on the same texts, and
@@ -46,7 +46,7 @@ def text_sets(minilm_texts: int, seed: int = 0) -> dict[str, tuple[list[str], li
     """name -> (all distinct texts, a random sample of ``minilm_texts`` of them for the slow embedders)."""
     rng = np.random.default_rng(seed)
     sets = {}
-    for label, name in (("NoveltyBench gpt-4o answers", "nb-heldout"), ("experiment eval answers", "experiment")):
+    for label, name in (("NoveltyBench answers, held-out prompts", "nb-heldout"), ("experiment eval answers", "experiment")):
         unique = distinct(embed_data.load(name).texts)[0]
         sample = [unique[i] for i in rng.choice(len(unique), size=min(minilm_texts, len(unique)), replace=False)]
         sets[label] = (unique, sample)
@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seconds", type=float, default=2.0, help="least time per fast-embedder timing")
     parser.add_argument("--gpu-texts", type=int, default=100_000)
     args = parser.parse_args(argv)
-    cpu_table(args.embedders.split(","), args.minilm_texts, args.seconds)
+    cpu_table(embed_candidates.split_names(args.embedders), args.minilm_texts, args.seconds)
     import torch
 
     if torch.cuda.is_available():

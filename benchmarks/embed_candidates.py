@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +29,11 @@ REPO = Path(__file__).resolve().parents[1]
 ONNX_DIR = REPO / ".cache" / "embed_bench" / "onnx"
 CANDIDATES = ("static", "onnx-int8", "hashing", "tfidf")
 MAX_TOKENS = 256  # all-MiniLM-L6-v2's max_seq_length (sentence_bert_config.json)
+
+
+def split_names(names: str) -> list[str]:
+    """``a,static:{"x": 1, "y": 2},b`` -> the three names (commas inside braces stay)."""
+    return re.split(r",(?![^{]*})", names)
 
 
 def make(name: str, device: str = "cpu"):

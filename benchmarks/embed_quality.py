@@ -98,6 +98,14 @@ def evaluate(embedder_names: list[str], dataset_names: list[str]) -> list[dict]:
     return rows
 
 
+def verdict(row: dict) -> str:
+    """The issue's agreement target: Spearman >= TARGET on pairwise cosine and Vendi, every ordering (all tasks) alike."""
+    misses = [f"{m} {row[m]:.3f} < {TARGET}" for m in ("pairwise_cosine", "vendi_score") if row[m] < TARGET]
+    misses += [f"{key} {row[key]['agree']}/{row[key]['cells']}" for key in ("pairwise_cosine orderings", "vendi_score orderings")
+               if key in row and row[key]["agree"] < row[key]["cells"]]
+    return "met" if not misses else "missed: " + "; ".join(misses)
+
+
 def sweep_names() -> list[str]:
     """``static:<json>`` for the defaults and each one-setting change."""
     names = ["static"]
@@ -125,7 +133,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sweep", action="store_true", help="static settings one at a time, on nb-tune only")
     parser.add_argument("--json", help="also write the rows (with every flipped ordering) to this file")
     args = parser.parse_args(argv)
-    names = sweep_names() if args.sweep else args.embedders.split(",")
+    names = sweep_names() if args.sweep else embed_candidates.split_names(args.embedders)
     datasets = ["nb-tune"] if args.sweep else args.datasets.split(",")
     print("embedder | data set | Spearman: " + " | ".join(embed_data.AGREEMENT_METRICS)
           + " | lineage orderings agreeing (all tasks, per task) per metric")
@@ -134,6 +142,8 @@ def main(argv: list[str] | None = None) -> None:
         for key, value in row.items():
             if isinstance(value, dict) and value["flips"]:
                 print(f"{row['embedder']} {row['dataset']} {key} flipped: " + "; ".join(value["flips"]))
+    for row in rows:
+        print(f"target {row['embedder']} on {row['dataset']}: {verdict(row)}")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as handle:
             json.dump(rows, handle, indent=1)

