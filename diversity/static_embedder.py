@@ -236,8 +236,8 @@ class StaticEmbedder(Embedder):
 
 ETA_HINT_SECONDS = 600
 """A CPU embedding run expected to last longer than this gets one line suggesting the faster options."""
-STATIC_SPEEDUP = 100
-"""Static texts/s over MiniLM's on the same CPU, rounded down from benchmarks/EMBEDDERS.md."""
+STATIC_SPEEDUP = 300
+"""Static texts/s over MiniLM's on the same CPU: 363-521x measured (benchmarks/EMBEDDERS.md), rounded down."""
 GPU_TEXTS_PER_S = 5000
 """MiniLM through plain encode in float16 on one H200 at ~60 words (SPEC.md §5); the tuned path aims higher."""
 
