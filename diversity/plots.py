@@ -9,6 +9,9 @@ scores):
 - ``diversity_figure``: a ``Scores.summary`` table, rows (lineage, phase, step,
   split, ``<metric>_mean``, ``<metric>_se``).
 
+:func:`make_figures` draws every figure an :class:`~diversity.analysis.Analysis`
+supports, with its caption.
+
 Lineages that share a history (a fork at a phase boundary) are drawn as one
 line up to the fork: pass ``parents={"child": "parent"}`` and the child's line
 starts from the parent's last point before the child's first step.
@@ -21,9 +24,13 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
+from rollout_common.errors import OptionError
+
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
+
+    from diversity.analysis import Analysis
 
 PHASE2_PANELS = ("repetition_fraction", "pairwise_cosine", "vendi_score", "centroid_distance")
 
@@ -195,5 +202,32 @@ def metric_labels(metrics: Sequence[str]) -> dict[str, str]:
     labels = {}
     for name in metrics:
         spec = METRICS.get(name)
-        labels[name] = spec.axis_label if spec is not None and hasattr(spec, "axis_label") else name
+        labels[name] = spec.axis_label if spec is not None else name
     return labels
+
+
+def make_figures(analysis: Analysis, extra_metrics: Sequence[str] = ()) -> list[tuple[str, str, Figure]]:
+    """(file stem, caption, figure) for every figure the analysis supports, in report order."""
+    summary = analysis.scores.summary
+    figures = []
+    if analysis.entropy.height:
+        figures.append(("entropy", "Figure 1. Token-mean policy entropy over global step.",
+                        entropy_figure(analysis.entropy, analysis.parents)))
+    if analysis.evals.height:
+        figures.append(("eval_reward",
+                        "Figure 2. Eval reward over global step: first task solid (left axis), "
+                        "second task dashed (right axis).",
+                        reward_figure(analysis.evals, parents=analysis.parents)))
+    panels = [m for m in PHASE2_PANELS if m in analysis.metric_names]
+    if summary.height and panels:
+        figures.append(("diversity",
+                        "Figure 3. Intra-prompt diversity in the last phase, per lineage "
+                        "(band: ±1 standard error across groups).",
+                        diversity_figure(summary, panels)))
+    unknown = [m for m in extra_metrics if m not in analysis.metric_names]
+    if unknown:
+        raise OptionError(f"--extra-metric {', '.join(unknown)} was not scored; scored: {', '.join(analysis.metric_names)}")
+    if summary.height and extra_metrics:
+        figures.append(("extra_metrics", f"Further metrics: {', '.join(extra_metrics)}.",
+                        diversity_figure(summary, list(extra_metrics))))
+    return figures

@@ -20,7 +20,7 @@ from rollout_common.errors import DiversityError
 
 # In the order ``--help`` lists them.
 SUBCOMMAND_MODULES = (
-    "diversity.commands.inspect",
+    "diversity.commands.inspect_logs",
     "diversity.commands.score",
     "diversity.commands.report",
     "diversity.commands.plot",

@@ -1,4 +1,5 @@
-"""Shared fixtures: small log files in each real format, written from the documented schemas."""
+"""Shared fixtures and helpers: small log files in each real format, written from the documented schemas,
+and a two-lineage experiment log (``experiment_rows``) for the report and notebook helpers."""
 
 from __future__ import annotations
 
@@ -32,6 +33,40 @@ def canonical_rows(lineage: str = "grpo", phase: str = "1", steps=(0, 10), promp
         }
         for step in steps for p in range(prompts) for i in range(group)
     ]
+
+
+# Strings a log may hold that would break or hijack a page if not escaped.
+HOSTILE = [
+    "<script>alert('x')</script>",
+    '"><img src=x onerror=alert(1)>',
+    "</textarea><b>bold</b>",
+    "x" * 5000,
+    "\u202eevil right-to-left\u202c",
+]
+
+
+def experiment_rows(hostile: bool = False) -> list[dict]:
+    """Two lineages over two phases; grpo collapses onto one answer, repo_r keeps four."""
+    rows = []
+    words = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu".split()
+    for lineage in ("grpo", "repo_r"):
+        for step in range(0, 40, 10):
+            phase, task = ("1", "A") if step < 20 else ("2", "B")
+            collapse = lineage == "grpo" and step >= 20
+            for split in ("train", "eval"):
+                for p in range(3):
+                    prompt = f"list words {p}" if not (hostile and p == 0) else HOSTILE[0]
+                    for i in range(4):
+                        text = "alpha beta gamma" if collapse else " ".join(words[(i * 3 + p + k) % 12] for k in range(3))
+                        if hostile and p == 0:
+                            text = HOSTILE[i % len(HOSTILE)] + (HOSTILE[4] if i == 3 else "")
+                        rows.append({
+                            "lineage": lineage, "phase": phase, "step": step, "group_id": f"g{p}",
+                            "prompt": prompt, "response": text, "reward": 0.4 + 0.01 * step,
+                            "entropy": (0.2 if collapse and step == 30 else 1.0), "n_tokens": 3,
+                            "split": split, "task": task,
+                        })
+    return rows
 
 
 @pytest.fixture

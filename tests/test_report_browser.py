@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 
 from diversity.report import build_report
-from tests.conftest import write_jsonl
-from tests.test_report import experiment_rows
+from tests.conftest import experiment_rows, write_jsonl
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (bash .ci/setup installs it)")

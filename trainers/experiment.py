@@ -161,7 +161,8 @@ def run_dirs(out: Path, seeds: int) -> list[Path]:
 
 def summarise(out: Path, seeds: int, report: Path, data_dir: Path, embedder: str, record: dict, progress: bool) -> None:
     """Score the eval groups; write small summary tables to ``data_dir`` and the HTML report."""
-    from diversity.report import analyse, build_report
+    from diversity.analysis import analyse
+    from diversity.report import build_report
     from rollout_common.files import atomic_path, write_text_atomic
     from trainers.experiment_claims import claims_text
 

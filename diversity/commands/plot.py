@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from diversity.commands.report import add_analysis_options, analysis_options
+from diversity.commands.options import add_analysis_options, analysis_options
 
 
 def register(subparsers) -> None:
@@ -30,7 +30,8 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from diversity.report import analyse, make_figures
+    from diversity.analysis import analyse
+    from diversity.plots import make_figures
     from rollout_common.errors import OptionError
     from rollout_common.files import atomic_path, check_output_path
 

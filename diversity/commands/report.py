@@ -13,30 +13,7 @@ from __future__ import annotations
 
 import argparse
 
-from diversity.commands.inspect import add_load_options
-from diversity.commands.score import add_scoring_options
-
-
-def add_analysis_options(parser: argparse.ArgumentParser) -> None:
-    """Options shared by ``report`` and ``plot``: the loader's, the scorer's, and outputs."""
-    add_load_options(parser)
-    add_scoring_options(parser)
-    parser.add_argument("--score-splits", nargs="+", default=None, choices=["train", "eval"], metavar="SPLIT",
-                        help="score only these splits, e.g. eval for long runs (default: all; "
-                             "entropy and reward read every split)")
-    parser.add_argument("--extra-metric", nargs="+", default=[], metavar="METRIC", dest="extra_metrics",
-                        help="further scored metrics to draw as their own figure")
-    parser.add_argument("--force", action="store_true", help="replace an existing output")
-    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
-
-
-def analysis_options(args: argparse.Namespace) -> dict:
-    return {
-        "metrics": args.metrics, "embedder": args.embedder, "cache_dir": args.cache_dir,
-        "batch_size": args.batch_size, "token_pattern": args.token_pattern,
-        "format": args.format, "group_size": args.group_size, "lineage": args.lineage, "phase": args.phase,
-        "on_bad_row": args.on_bad_row, "score_splits": args.score_splits, "progress": not args.no_progress,
-    }
+from diversity.commands.options import add_analysis_options, analysis_options
 
 
 def register(subparsers) -> None:

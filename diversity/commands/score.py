@@ -15,28 +15,7 @@ from __future__ import annotations
 
 import argparse
 
-from diversity.commands.inspect import add_load_options, read_from_args
-
-
-def add_scoring_options(parser: argparse.ArgumentParser) -> None:
-    """Options that choose what is computed and how; shared by every command that scores."""
-    from diversity.embed import BATCH_SIZE, DEFAULT_EMBEDDER
-    from diversity.metrics import TOKEN_PATTERN
-    from diversity.registry import DEFAULT_METRICS, METRICS
-
-    parser.add_argument(
-        "--metrics", nargs="+", default=None, metavar="METRIC", choices=list(METRICS),
-        help=f"metrics to compute, from: {', '.join(METRICS)} (default: {', '.join(DEFAULT_METRICS)})",
-    )
-    parser.add_argument(
-        "--embedder", default=DEFAULT_EMBEDDER,
-        help="minilm (default: all-MiniLM-L6-v2, offline, CUDA when available), hashing or tfidf "
-             "(fast lexical vectors), or a sentence-transformers model folder",
-    )
-    parser.add_argument("--cache-dir", default=None, help="embedding cache folder: re-scoring embeds nothing twice")
-    parser.add_argument("--batch-size", type=int, default=BATCH_SIZE, help=f"texts per model call (default {BATCH_SIZE})")
-    parser.add_argument("--token-pattern", default=TOKEN_PATTERN,
-                        help=f"regex whose matches in the lowercased text are tokens (default {TOKEN_PATTERN!r})")
+from diversity.commands.options import add_load_options, add_scoring_options, read_logs, scoring_options
 
 
 def register(subparsers) -> None:
@@ -48,7 +27,6 @@ def register(subparsers) -> None:
     add_scoring_options(parser)
     parser.add_argument("--out", required=True, help="the Parquet file to write, e.g. scores.parquet")
     parser.add_argument("--force", action="store_true", help="replace an existing output")
-    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     parser.set_defaults(handler=run)
 
 
@@ -60,11 +38,8 @@ def run(args: argparse.Namespace) -> int:
     if not args.out.endswith(".parquet"):
         raise OptionError(f"--out {args.out}: scores are written as Parquet; give a path ending in .parquet")
     check_output_path(args.out, force=args.force, inputs=args.logs)
-    rollouts = read_from_args(args).frame
-    scores = score(
-        rollouts, metrics=args.metrics, embedder=args.embedder, batch_size=args.batch_size,
-        cache_dir=args.cache_dir, progress=not args.no_progress, token_pattern=args.token_pattern,
-    )
+    rollouts = read_logs(args).frame
+    scores = score(rollouts, **scoring_options(args))
     path = scores.to_parquet(args.out, force=args.force, inputs=args.logs)
     if not args.quiet:
         print(_summary_text(scores))

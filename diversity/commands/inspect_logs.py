@@ -9,31 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-
-def add_load_options(parser: argparse.ArgumentParser) -> None:
-    """The loader's options, shared by every command that reads logs."""
-    parser.add_argument("logs", nargs="+", metavar="LOG", help="rollout log files, globs or directories")
-    parser.add_argument(
-        "--format", default="auto", choices=["auto", "canonical", "trl", "verl", "noveltybench"],
-        help="log format (default: detect per file from its columns)",
-    )
-    parser.add_argument(
-        "--group-size", type=int, default=None,
-        help="responses per prompt; required for TRL completion dumps (their num_generations)",
-    )
-    parser.add_argument("--lineage", default=None, help="set the lineage of every row (default: from the log)")
-    parser.add_argument("--phase", default=None, help="set the phase of every row (default: from the log, else 1)")
-    parser.add_argument(
-        "--on-bad-row", default="error", choices=["error", "skip"],
-        help="stop at the first bad row (default) or skip bad rows and report how many and where",
-    )
-
-
-def read_from_args(args: argparse.Namespace):
-    """Load the logs named on the command line; returns a ``LoadResult``."""
-    from diversity.load import read_rollouts
-
-    return read_rollouts(args.logs, args.format, args.group_size, args.lineage, args.phase, args.on_bad_row)
+from diversity.commands.options import add_load_options, read_logs
 
 
 def register(subparsers) -> None:
@@ -50,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
 
     from diversity.schema import COLUMNS
 
-    result = read_from_args(args)
+    result = read_logs(args)
     for report in result.files:
         print(f"{report.path}: {report.format}, {report.rows} rows, {report.skipped} skipped")
         for location in report.skipped_at:

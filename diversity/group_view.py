@@ -1,4 +1,4 @@
-"""Small helpers for interactive analysis (notebooks): score hand-made groups, look inside one prompt.
+"""Look at groups one by one (notebooks): score hand-made groups, see one prompt's groups across lineages.
 
 Everything here wraps the package's own loaders and scorer, so a notebook
 holds no logic of its own.
@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 
 import polars as pl
 
-from diversity.schema import COLUMNS
+from diversity.schema import COLUMNS, GROUP_KEYS
 
 
 def groups_frame(groups: Mapping[str, Sequence[str]], prompt: str = "") -> pl.DataFrame:
@@ -63,7 +63,7 @@ def prompt_view(
     rows = rows.filter(pl.col("split") == split)
     step = rows["step"].max() if step is None else step
     rows = rows.filter(pl.col("step") == step)
-    keys = ["lineage", "phase", "step", "split", "group_id"]
+    keys = list(GROUP_KEYS)
     return (
         rows.select(*keys, "response", "reward")
         .join(scores.groups.select(*keys, *scores.metrics), on=keys, how="left")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from diversity.explore import prompt_view, score_groups
+from diversity.group_view import prompt_view, score_groups
 from diversity.scoring import score
-from tests.test_report import experiment_rows
+from tests.conftest import experiment_rows
 
 
 def test_score_groups_keeps_the_given_order_and_values() -> None:

@@ -1,0 +1,94 @@
+"""Command-line options shared by the subcommands that read logs: a builder per group, and what the flags make.
+
+- :func:`add_load_options` / :func:`load_options`: the logs and how to read them (a LoadOptions).
+- :func:`add_scoring_options` / :func:`scoring_options`: what is computed and how.
+- :func:`add_analysis_options` / :func:`analysis_options`: both, plus what ``report`` and ``plot`` share.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_load_options(parser: argparse.ArgumentParser) -> None:
+    """The logs, and the loader's options; for every command that reads logs."""
+    from diversity.load.formats import FORMATS
+    from diversity.load.options import BAD_ROW_MODES
+
+    parser.add_argument("logs", nargs="+", metavar="LOG", help="rollout log files, globs or directories")
+    parser.add_argument(
+        "--format", default="auto", choices=["auto", *FORMATS],
+        help="log format (default: detect per file from its columns)",
+    )
+    parser.add_argument(
+        "--group-size", type=int, default=None,
+        help="responses per prompt; required for TRL completion dumps (their num_generations)",
+    )
+    parser.add_argument("--lineage", default=None, help="set the lineage of every row (default: from the log)")
+    parser.add_argument("--phase", default=None, help="set the phase of every row (default: from the log, else 1)")
+    parser.add_argument(
+        "--on-bad-row", default="error", choices=list(BAD_ROW_MODES),
+        help="stop at the first bad row (default) or skip bad rows and report how many and where",
+    )
+
+
+def load_options(args: argparse.Namespace):
+    """The LoadOptions the flags of :func:`add_load_options` give."""
+    from diversity.load import LoadOptions
+
+    return LoadOptions(format=args.format, group_size=args.group_size, lineage=args.lineage, phase=args.phase,
+                       on_bad_row=args.on_bad_row)
+
+
+def read_logs(args: argparse.Namespace):
+    """Load the logs named on the command line; returns a ``LoadResult``."""
+    from diversity.load import read_rollouts
+
+    return read_rollouts(args.logs, load_options(args))
+
+
+def add_scoring_options(parser: argparse.ArgumentParser) -> None:
+    """Options that choose what is computed and how; for every command that scores."""
+    from diversity.embed import BATCH_SIZE, DEFAULT_EMBEDDER
+    from diversity.metrics import TOKEN_PATTERN
+    from diversity.registry import DEFAULT_METRICS, METRICS
+
+    parser.add_argument(
+        "--metrics", nargs="+", default=None, metavar="METRIC", choices=list(METRICS),
+        help=f"metrics to compute, from: {', '.join(METRICS)} (default: {', '.join(DEFAULT_METRICS)})",
+    )
+    parser.add_argument(
+        "--embedder", default=DEFAULT_EMBEDDER,
+        help="minilm (default: all-MiniLM-L6-v2, offline, CUDA when available), hashing or tfidf "
+             "(fast lexical vectors), or a sentence-transformers model folder",
+    )
+    parser.add_argument("--cache-dir", default=None, help="embedding cache folder: re-scoring embeds nothing twice")
+    parser.add_argument("--batch-size", type=int, default=BATCH_SIZE, help=f"texts per model call (default {BATCH_SIZE})")
+    parser.add_argument("--token-pattern", default=TOKEN_PATTERN,
+                        help=f"regex whose matches in the lowercased text are tokens (default {TOKEN_PATTERN!r})")
+    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+def scoring_options(args: argparse.Namespace) -> dict:
+    """Keyword arguments for ``diversity.score`` from the flags of :func:`add_scoring_options`."""
+    return {
+        "metrics": args.metrics, "embedder": args.embedder, "cache_dir": args.cache_dir,
+        "batch_size": args.batch_size, "token_pattern": args.token_pattern, "progress": not args.no_progress,
+    }
+
+
+def add_analysis_options(parser: argparse.ArgumentParser) -> None:
+    """Options shared by ``report`` and ``plot``: the loader's, the scorer's, and outputs."""
+    add_load_options(parser)
+    add_scoring_options(parser)
+    parser.add_argument("--score-splits", nargs="+", default=None, choices=["train", "eval"], metavar="SPLIT",
+                        help="score only these splits, e.g. eval for long runs (default: all; "
+                             "entropy and reward read every split)")
+    parser.add_argument("--extra-metric", nargs="+", default=[], metavar="METRIC", dest="extra_metrics",
+                        help="further scored metrics to draw as their own figure")
+    parser.add_argument("--force", action="store_true", help="replace an existing output")
+
+
+def analysis_options(args: argparse.Namespace) -> dict:
+    """Keyword arguments for ``diversity.analysis.analyse`` (and ``build_report``) from the flags."""
+    return {**scoring_options(args), "load_options": load_options(args), "score_splits": args.score_splits}

@@ -1,0 +1,41 @@
+"""The log formats the loader reads: one module per format, and this registry.
+
+Adding a format is one module that defines ``FORMAT = Format(...)`` (its
+columns and its reader, see :class:`~diversity.load.formats.base.Format`) and
+one line in :data:`FORMATS`. ``--format`` offers exactly these names.
+"""
+
+from __future__ import annotations
+
+from diversity.load.formats import canonical, noveltybench, trl, verl
+from diversity.load.formats.base import Format
+
+# name → Format, in the order messages and --help list them. With format="auto" a
+# file is read as the format whose columns it has; when several match, the one
+# listed last wins, so canonical's generic prompt+response is tried after every other.
+FORMATS: dict[str, Format] = {
+    fmt.name: fmt
+    for fmt in (
+        canonical.FORMAT,
+        trl.FORMAT,
+        verl.FORMAT,
+        noveltybench.FORMAT,
+    )
+}
+
+
+def detect(columns: set[str]) -> Format | None:
+    """The format whose columns a file has, or None when it matches none."""
+    for fmt in reversed(FORMATS.values()):
+        if fmt.matches(columns):
+            return fmt
+    return None
+
+
+def expected_columns() -> str:
+    """Each format's columns, for a message about a file that matches none: 'prompt+response (canonical), ...'."""
+    listed = [f"{'+'.join(fmt.columns)} ({fmt.name})" for fmt in FORMATS.values()]
+    return ", ".join(listed[:-1]) + " or " + listed[-1] if len(listed) > 1 else listed[0]
+
+
+__all__ = ["FORMATS", "Format", "detect", "expected_columns"]

@@ -1,0 +1,66 @@
+"""How to read rollout logs: one options object, validated once, for every caller that loads.
+
+``load_rollouts``, ``read_rollouts``, ``diversity.analysis.analyse``,
+``build_report`` and the subcommands that read logs all take a
+:class:`LoadOptions`; the command line builds it from its flags
+(``diversity.commands.options``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from numbers import Integral
+from typing import Any
+
+from diversity.load.formats import FORMATS
+from rollout_common.errors import OptionError
+
+BAD_ROW_MODES = ("error", "skip")
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """How to read rollout logs. A bad value is an OptionError when the object is made."""
+
+    format: str = "auto"
+    """``"auto"`` (detect each file's format from its columns) or a name in ``diversity.load.formats.FORMATS``"""
+    group_size: int | None = None
+    """responses per prompt; required for TRL dumps, whose groups are consecutive blocks of ``num_generations`` rows"""
+    lineage: str | None = None
+    """sets the lineage of every row (default: the file's own ``lineage`` column, else the run directory's name)"""
+    phase: str | None = None
+    """sets the phase of every row (default: the file's own, else "1")"""
+    on_bad_row: str = "error"
+    """``"error"``: raise at the first bad row; ``"skip"``: skip it, counted with its location in the LoadResult"""
+
+    def __post_init__(self) -> None:
+        if self.format != "auto" and self.format not in FORMATS:
+            raise OptionError(f"unknown format {self.format!r}; choose auto or one of {', '.join(FORMATS)}")
+        if self.on_bad_row not in BAD_ROW_MODES:
+            raise OptionError(f"on_bad_row must be 'error' or 'skip', not {self.on_bad_row!r}")
+        size = self.group_size
+        if size is not None and (isinstance(size, bool) or not isinstance(size, Integral) or size < 1):
+            raise OptionError(f"group_size must be a positive integer, not {size!r}")
+        for name in ("lineage", "phase"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, str):
+                raise OptionError(f"{name} must be a string, not {value!r}; write {name}={str(value)!r}")
+
+    @property
+    def skip_bad_rows(self) -> bool:
+        return self.on_bad_row == "skip"
+
+    @classmethod
+    def given(cls, options: LoadOptions | None, values: dict[str, Any]) -> LoadOptions:
+        """``options``, or one made from keyword arguments (``format=``, ``group_size=``, ...); not both."""
+        if options is None:
+            unknown = sorted(set(values) - {f.name for f in fields(cls)})
+            if unknown:
+                raise TypeError(f"unexpected keyword argument(s) {', '.join(unknown)}; LoadOptions has "
+                                f"{', '.join(f.name for f in fields(cls))}")
+            return cls(**values)
+        if not isinstance(options, LoadOptions):
+            raise TypeError(f"options must be a LoadOptions, not {type(options).__name__}")
+        if values:
+            raise OptionError(f"pass either a LoadOptions or its fields as keywords ({', '.join(values)}), not both")
+        return options
