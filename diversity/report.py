@@ -293,7 +293,7 @@ def analyse(
     long run's eval groups); every split still feeds entropy and reward.
     ``score_logs=False`` scores nothing: the saved scores among ``sources``
     stand for the logs (their entropy, rewards and answers are still read)."""
-    from diversity.registry import METRICS
+    from diversity.metrics.registry import METRICS
     from diversity.scoring import Scores, score
 
     sources = [sources] if isinstance(sources, (str, Path)) else list(sources)
@@ -372,7 +372,7 @@ def build_report(
             ``cache_dir``, and the loader's ``format``, ``group_size``, ``lineage``,
             ``phase``, ``on_bad_row``; ``progress``).
     """
-    from diversity.registry import METRICS
+    from diversity.metrics.registry import METRICS
 
     analysis = sources if isinstance(sources, Analysis) else analyse(sources, **analyse_options)
     figures = [Figure(caption, _png(figure)) for _, caption, figure in make_figures(analysis, extra_metrics)]
@@ -406,7 +406,7 @@ def _png(figure) -> bytes:
 
 
 def _definitions(metric_names: Sequence[str]) -> list[dict]:
-    from diversity.registry import METRICS
+    from diversity.metrics.registry import METRICS
 
     rows = []
     for name in metric_names:

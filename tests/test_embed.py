@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from diversity import embed as e
+from diversity import embedding as e
 from rollout_common.errors import OptionError
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from diversity import embed as e
+from diversity import embedding as e
 from tests.test_embed import TEXTS, CountingEmbedder
 
 MORE = ["a bird", "a fish", "a cat"]  # "a cat" is already in the first shard

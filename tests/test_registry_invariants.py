@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from diversity import metrics as m
-from diversity.registry import DEFAULT_METRICS, METRICS, MetricSpec, resolve
+from diversity.metrics.registry import DEFAULT_METRICS, METRICS, MetricSpec, resolve
 from rollout_common.errors import OptionError
 
 SPECS = list(METRICS.values())
@@ -145,7 +145,7 @@ def test_batched_form_equals_per_group_form(spec: MetricSpec) -> None:
         batched = spec.batch_fn(m.Corpus([t for g in groups for t in g], sizes))
     else:
         batched = np.empty(len(groups))
-        for chosen, kernels in m.kernel_stacks(np.vstack(groups), m.Groups(sizes)):
+        for chosen, kernels in m.kernel_batches(np.vstack(groups), m.Groups(sizes)):
             batched[chosen] = spec.batch_fn(kernels)
     for b, group in enumerate(groups):
         assert batched[b] == pytest.approx(spec.group_fn(group), rel=1e-12, abs=1e-12)
