@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from diversity import embedding as e
-from tests.test_embed import TEXTS, CountingEmbedder
+from tests.conftest import TEXTS, CountingEmbedder
 
 MORE = ["a bird", "a fish", "a cat"]  # "a cat" is already in the first shard
 
