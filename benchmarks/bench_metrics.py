@@ -110,10 +110,10 @@ def fast_lexical(texts: list[str], group: int) -> dict:
 def fast_embedding(vectors: np.ndarray, group: int) -> dict[str, np.ndarray]:
     layout = m.Groups(np.full(len(vectors) // group, group))
     out = {name: np.empty(layout.n_groups) for name in ("pairwise_cosine", "centroid_distance", "vendi_score")}
-    for chosen, kernels in m.kernel_stacks(vectors, layout):
-        out["pairwise_cosine"][chosen] = m.pairwise_cosine_stack(kernels)
-        out["centroid_distance"][chosen] = m.centroid_distance_stack(kernels)
-        out["vendi_score"][chosen] = m.vendi_stack(kernels)
+    for chosen, kernels in m.kernel_batches(vectors, layout):
+        out["pairwise_cosine"][chosen] = m.pairwise_cosine_batch(kernels)
+        out["centroid_distance"][chosen] = m.centroid_distance_batch(kernels)
+        out["vendi_score"][chosen] = m.vendi_score_batch(kernels)
     return out
 
 

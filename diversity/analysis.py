@@ -173,7 +173,7 @@ def analyse(
     long run's eval groups); every split still feeds entropy and reward.
     ``score_logs=False`` scores nothing: the saved scores among ``sources``
     stand for the logs (their entropy, rewards and answers are still read)."""
-    from diversity.registry import METRICS
+    from diversity.metrics.registry import METRICS
     from diversity.scoring import Scores, score
 
     sources = [sources] if isinstance(sources, (str, Path)) else list(sources)

@@ -32,7 +32,7 @@ def score_groups(
     progress: bool = False,
 ) -> pl.DataFrame:
     """Score named groups of answers; one row per group, in the order given, a column per metric."""
-    from diversity.registry import METRICS
+    from diversity.metrics.registry import METRICS
     from diversity.scoring import score
 
     names = list(metrics) if metrics is not None else list(METRICS)

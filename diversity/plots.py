@@ -197,7 +197,7 @@ def diversity_figure(
 
 def metric_labels(metrics: Sequence[str]) -> dict[str, str]:
     """Axis labels with the direction, from the metric registry."""
-    from diversity.registry import METRICS
+    from diversity.metrics.registry import METRICS
 
     labels = {}
     for name in metrics:

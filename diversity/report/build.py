@@ -96,7 +96,7 @@ def build_report(
             (``load_options`` (a LoadOptions), ``metrics``, ``embedder``,
             ``cache_dir``, ``score_splits``, ``progress``, ...).
     """
-    from diversity.registry import METRICS
+    from diversity.metrics.registry import METRICS
 
     analysis = sources if isinstance(sources, Analysis) else analyse(sources, **analyse_options)
     figures = [Figure(caption, _png(figure)) for _, caption, figure in make_figures(analysis, extra_metrics)]
@@ -130,7 +130,7 @@ def _png(figure) -> bytes:
 
 
 def _definitions(metric_names: Sequence[str]) -> list[dict]:
-    from diversity.registry import METRICS
+    from diversity.metrics.registry import METRICS
 
     rows = []
     for name in metric_names:

@@ -2,11 +2,12 @@
 
 ``score``, the CLI, the report, the plots and the docs all read :data:`METRICS`;
 the invariant tests run once per entry. Adding a metric means adding its
-functions to :mod:`diversity.metrics` and one :class:`MetricSpec` here.
+functions to the module of its family in :mod:`diversity.metrics` and one
+:class:`MetricSpec` here.
 
 Each entry holds the per-group function (one group's texts or embeddings) and
 the batched function: for ``kind="lexical"`` it takes a
-:class:`diversity.metrics.Corpus`, for ``kind="embedding"`` a stack of cosine
+:class:`diversity.metrics.Corpus`, for ``kind="embedding"`` a batch of cosine
 kernels (B, G, G); both return one value per group.
 """
 
@@ -106,32 +107,32 @@ _SPECS = (
     MetricSpec(
         "pairwise_cosine",
         "Mean cosine similarity of the response embeddings over all pairs.",
-        False, (-1.0, 1.0), "embedding", m.pairwise_cosine, m.pairwise_cosine_stack, min_group_size=2,
+        False, (-1.0, 1.0), "embedding", m.pairwise_cosine, m.pairwise_cosine_batch, min_group_size=2,
         source="SPEC.md §1",
     ),
     MetricSpec(
         "centroid_distance",
         "Mean cosine distance of each response embedding to the group's mean embedding.",
-        True, (0.0, 1.0), "embedding", m.centroid_distance, m.centroid_distance_stack,
+        True, (0.0, 1.0), "embedding", m.centroid_distance, m.centroid_distance_batch,
         source="SPEC.md §1",
     ),
     MetricSpec(
         "vendi_score",
         "Vendi score (q = 1): the effective number of distinct answers, exp of the entropy of "
         "the eigenvalues of the cosine kernel / G.",
-        True, (1.0, "G"), "embedding", m.vendi_score, m.vendi_stack,
+        True, (1.0, "G"), "embedding", m.vendi_score, m.vendi_score_batch,
         source="Friedman & Dieng 2023; vertaix/Vendi-Score",
     ),
     MetricSpec(
         "semantic_clusters",
         f"Number of clusters when responses with embedding cosine >= {m.CLUSTER_THRESHOLD} are linked.",
-        True, (1.0, "G"), "embedding", m.semantic_clusters, m.semantic_clusters_stack,
+        True, (1.0, "G"), "embedding", m.semantic_clusters, m.semantic_clusters_batch,
         source="NoveltyBench src/partition.py (union-find instead of greedy)",
     ),
     MetricSpec(
         "cluster_entropy",
         "Entropy (nats) of the sizes of the semantic clusters.",
-        True, (0.0, "log G"), "embedding", m.cluster_entropy, m.cluster_entropy_stack, default=False,
+        True, (0.0, "log G"), "embedding", m.cluster_entropy, m.cluster_entropy_batch, default=False,
         source="SPEC.md §1 further metrics",
     ),
     MetricSpec(
