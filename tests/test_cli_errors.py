@@ -116,7 +116,7 @@ def test_inspect_prints_the_detected_format_and_groups(trl_dir: Path, capsys) ->
     code, out, _ = run_cli(capsys, "inspect", trl_dir, "--group-size", "4")
     assert code == 0
     assert "completions_00005.parquet: trl, 12 rows, 0 skipped" in out
-    line = next(l for l in out.splitlines() if l.startswith("my-trl-run"))
+    line = next(ln for ln in out.splitlines() if ln.startswith("my-trl-run"))
     assert line.split()[:7] == ["my-trl-run", "1", "train", "2", "5-10", "6", "24"]
 
 

@@ -30,8 +30,8 @@ def test_entropy_figure_one_line_per_lineage_and_boundary_at_phase_2() -> None:
     ax = figure.axes[0]
     lines = lines_by_label(ax)
     assert set(lines) == {"grpo", "repo_r", "repo_r_raised"}
-    boundaries = [l for l in ax.get_lines() if (l.get_gid() or "").startswith("boundary")]
-    assert [l.get_xdata()[0] for l in boundaries] == [10]
+    boundaries = [line for line in ax.get_lines() if (line.get_gid() or "").startswith("boundary")]
+    assert [line.get_xdata()[0] for line in boundaries] == [10]
     # The fork starts from its parent's last phase-1 point, so the two lines join there.
     fork = lines["repo_r_raised"]
     assert list(fork.get_xdata()[:2]) == [9, 10] and fork.get_ydata()[0] == 2.0
@@ -56,11 +56,11 @@ def test_reward_figure_two_tasks_on_two_axes_solid_and_dashed() -> None:
             rows.append({"lineage": lineage, "phase": phase, "step": step, "task": "B", "reward": 0.2})
     figure = plots.reward_figure(pl.DataFrame(rows).with_columns(pl.col("task")))
     left, right = figure.axes[0], figure.axes[1]
-    assert {l.get_linestyle() for l in lines_by_label(left).values()} == {"-"}
-    assert {l.get_linestyle() for l in lines_by_label(right).values()} == {"--"}
+    assert {line.get_linestyle() for line in lines_by_label(left).values()} == {"-"}
+    assert {line.get_linestyle() for line in lines_by_label(right).values()} == {"--"}
     assert "task A" in left.get_ylabel() and "task B" in right.get_ylabel()
-    boundaries = [l for l in left.get_lines() if (l.get_gid() or "").startswith("boundary")]
-    assert [l.get_xdata()[0] for l in boundaries] == [10]
+    boundaries = [line for line in left.get_lines() if (line.get_gid() or "").startswith("boundary")]
+    assert [line.get_xdata()[0] for line in boundaries] == [10]
 
 
 def test_diversity_figure_four_panels_with_standard_error_bands() -> None:
