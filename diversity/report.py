@@ -25,7 +25,7 @@ from pathlib import Path
 
 import polars as pl
 
-from diversity import report_tables
+from diversity import report_data, report_tables
 from diversity.load import LoadResult, is_run_directory, read_rollouts
 from diversity.plots import PHASE2_PANELS, diversity_figure, entropy_figure, reward_figure
 from rollout_common.errors import InputError, OptionError
@@ -58,6 +58,7 @@ class Report:
     provenance: dict
     lineages: list[str] = field(default_factory=list)
     findings: str | None = None  # plain text shown as-is (escaped), e.g. an experiment's claims table
+    page_data: dict | None = None  # the interactive charts' and group browser's data (diversity.report_data)
 
     def render(self, fragment: bool = False) -> str:
         """The report as HTML: a whole page, or a fragment for a notebook cell."""
@@ -69,8 +70,10 @@ class Report:
             undefined=jinja2.StrictUndefined,
         )
         template = environment.get_template("report.html.j2")
-        return template.render(
+        page = template.render(
             fragment=fragment,
+            csp=report_data.CSP_SLOT,
+            interactive=report_data.app_html(self.page_data, fragment) if self.page_data else "",
             title=self.title,
             generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             version=package_version("rollout-diversity"),
@@ -85,6 +88,7 @@ class Report:
             provenance=self.provenance,
             findings=self.findings,
         )
+        return page if fragment else report_data.seal(page)
 
     def collapse_notes(self) -> list[str]:
         """One sentence per (lineage, phase) whose entropy fell below half its start."""
@@ -356,6 +360,8 @@ def build_report(
     extra_metrics: Sequence[str] = (),
     collapsed_prompts: int = 3,
     findings: str | None = None,
+    group_steps: Sequence[int] | None = None,
+    groups_per_step: int | None = None,
     **analyse_options,
 ) -> Report:
     """Score what needs scoring and assemble a :class:`Report`.
@@ -368,6 +374,8 @@ def build_report(
         extra_metrics: registered metrics drawn as a further figure.
         collapsed_prompts: how many of the least diverse prompts to show.
         findings: plain text shown under the headline (an experiment's claims).
+        group_steps, groups_per_step: which scored groups the page's browser carries
+            (:func:`diversity.report_data.select_groups`; default: all that fit ~3 MB).
         **analyse_options: passed to :func:`analyse` (``metrics``, ``embedder``,
             ``cache_dir``, and the loader's ``format``, ``group_size``, ``lineage``,
             ``phase``, ``on_bad_row``; ``progress``).
@@ -396,6 +404,7 @@ def build_report(
         provenance=_provenance(analysis),
         lineages=lineages,
         findings=findings,
+        page_data=report_data.page_data(analysis, group_steps=group_steps, groups_per_step=groups_per_step),
     )
 
 
