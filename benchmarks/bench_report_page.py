@@ -4,10 +4,13 @@
     .venv/bin/python benchmarks/bench_report_page.py --rebuild reports/experiment.html
 
 ``--rebuild`` first writes the page the way the experiment command does
-(``trainers/experiment.py`` ``summarise``), from what is published: the eval
-groups' scores of all seeds (``data/experiment/scores.parquet``, nothing is
-re-embedded), seed 0's run directories (entropy, eval reward, answers) and
-the claims checked against the seed's figures (``trainers/experiment_claims.py``).
+(``trainers/experiment.py`` ``summarise``), from what is published, without
+training or re-embedding: entropy and eval reward of all seeds
+(``training_metrics.parquet``, ``evaluations.parquet``), the eval groups'
+scores of all seeds (``scores.parquet``), seed 0's run directories for the
+answers and per-step summaries (``seed0/``), and the claims checked against
+the seed's figures (``trainers/experiment_claims.py``). The headline and the
+figures come out as the experiment command wrote them.
 
 Then it opens the page in headless Chromium (Debian's, offline) several times
 and prints its size and the time from navigation start to the app's ready
@@ -25,13 +28,30 @@ EXPERIMENT = Path("data/experiment")
 TITLE = "Continued training: GRPO vs REPO-R vs REPO-R with a raised target"
 
 
+SOURCES = ("Entropy and eval reward: all seeds (data/experiment/training_metrics.parquet, evaluations.parquet). "
+           "Diversity: all seeds' eval groups (scores.parquet). Answers and per-step summaries: seed 0's logs "
+           "(data/experiment/seed0).")
+
+
 def rebuild(out: Path) -> Path:
+    from dataclasses import replace
+
+    import polars as pl
+
     from diversity.report import analyse, build_report
     from trainers.experiment_claims import claims_text
 
     runs = sorted(p for p in (EXPERIMENT / "seed0").iterdir() if p.is_dir())
     analysis = analyse([*runs, EXPERIMENT / "scores.parquet"], score_logs=False, progress=False)
-    report = build_report(analysis, title=TITLE, findings=claims_text(EXPERIMENT))
+    metrics = pl.read_parquet(EXPERIMENT / "training_metrics.parquet")
+    evaluations = pl.read_parquet(EXPERIMENT / "evaluations.parquet")
+    analysis = replace(  # the tables analyse makes from run directories, for every seed's run
+        analysis,
+        entropy=metrics.select("lineage", "phase", "step", pl.col("entropy").cast(pl.Float64)).sort("lineage", "step"),
+        evals=evaluations.select("lineage", "phase", "step", "task", "seed", reward="reward_mean")
+        .sort("lineage", "step", "task"),
+    )
+    report = build_report(analysis, title=TITLE, findings=f"{SOURCES}\n\n{claims_text(EXPERIMENT)}")
     return report.to_html(out, force=True)
 
 

@@ -186,11 +186,13 @@
       markers.replaceChildren();
       const lines = [el("strong", {text: `step ${step}`})];
       for (const s of series) {
-        const p = s.points.find((q) => q.x === step);
-        if (!p) continue;
-        append(markers, sv("circle", {cx: sx(p.x), cy: sy(p.y), r: 4, fill: s.color, class: "rd-marker"}));
-        lines.push(el("div", {}, [el("span", {class: "rd-key", text: s.name + ": "}),
-          fmt(p.y) + (p.se > 0 ? ` ± ${fmt(p.se)}` : "")]));
+        const here = s.points.filter((q) => q.x === step);  // a phase's last and the next one's first may share a step
+        for (const p of here) {
+          append(markers, sv("circle", {cx: sx(p.x), cy: sy(p.y), r: 4, fill: s.color, class: "rd-marker"}));
+          const name = here.length > 1 ? `${s.name} (phase ${p.phase})` : s.name;
+          lines.push(el("div", {}, [el("span", {class: "rd-key", text: name + ": "}),
+            fmt(p.y) + (p.se > 0 ? ` ± ${fmt(p.se)}` : "")]));
+        }
       }
       lines.push(el("div", {class: "rd-note", text: "click to open this step"}));
       tip.replaceChildren(...lines);
@@ -236,7 +238,8 @@
     return model.data.lineages.map((lineage) => ({
       name: lineage,
       color: model.data.colors[lineage],
-      points: withParent(rows, lineage, model.data.parents, value).map((r) => ({x: r.step, y: r[value], se: se ? r[se] : 0})),
+      points: withParent(rows, lineage, model.data.parents, value)
+        .map((r) => ({x: r.step, y: r[value], se: se ? r[se] : 0, phase: r.phase})),
     }));
   }
 
@@ -357,7 +360,7 @@
     const groups = model.groups;
     const all = (values) => [["", "all"]].concat(unique(values).sort().map((v) => [v, v]));
     const controls = {};
-    const filter = (name, label, values) => {
+    const choice = (name, label, values) => {
       const s = select(label, all(values), (value) => { state[name] = value; state.page = 0; render(); });
       s.control.setAttribute("data-f", name);
       controls[name] = s.control;
@@ -396,8 +399,8 @@
     append(host, [
       el("p", {class: "rd-rule", text: model.data.selection.rule}),
       el("div", {class: "rd-filters"}, [
-        filter("lineage", "Lineage", groups.map((g) => g.lineage)), filter("phase", "Phase", groups.map((g) => g.phase)),
-        filter("split", "Split", groups.map((g) => g.split)), filter("task", "Task", groups.map((g) => g.task)),
+        choice("lineage", "Lineage", groups.map((g) => g.lineage)), choice("phase", "Phase", groups.map((g) => g.phase)),
+        choice("split", "Split", groups.map((g) => g.split)), choice("task", "Task", groups.map((g) => g.task)),
         number("from", "Steps from"), number("to", "to"),
         el("label", {}, ["Search ", search]), sorter.label, direction, reset,
       ]),
@@ -521,7 +524,11 @@
     root.querySelector('[data-rd="fallback"]').remove();
     root.setAttribute("data-ready", "1");
     root.setAttribute("data-ready-ms", String(Math.round(performance.now())));
-    if (root.hasAttribute("data-page")) document.body.setAttribute("data-ready", "1");
+    if (root.hasAttribute("data-page")) {
+      // Printing shows the PNG figures, which sit in a collapsed section on screen.
+      window.addEventListener("beforeprint", () => document.querySelectorAll("details.rd-static").forEach((d) => { d.open = true; }));
+      document.body.setAttribute("data-ready", "1");
+    }
   }
 
   for (const root of document.querySelectorAll(".rd-app:not([data-ready])")) {
