@@ -91,11 +91,15 @@ class Scores:
 
         path = check_output_path(path, force=force, inputs=inputs)
         table = self.groups.to_arrow()
-        info = {"format": _FORMAT, "version": _FORMAT_VERSION, "metrics": list(self.metrics), "settings": self.settings}
-        metadata = {**(table.schema.metadata or {}), _METADATA_KEY: json.dumps(info).encode("utf-8")}
         with atomic_path(path) as tmp:
-            pq.write_table(table.replace_schema_metadata(metadata), tmp)
+            pq.write_table(table.replace_schema_metadata(self.file_metadata(table.schema)), tmp)
         return path
+
+    def file_metadata(self, schema) -> dict[bytes, bytes]:
+        """The Parquet key-value metadata of a scores file whose groups table has the Arrow ``schema``:
+        the metric names and settings (:mod:`diversity.streaming` writes a file a chunk at a time with it)."""
+        info = {"format": _FORMAT, "version": _FORMAT_VERSION, "metrics": list(self.metrics), "settings": self.settings}
+        return {**(schema.metadata or {}), _METADATA_KEY: json.dumps(info).encode("utf-8")}
 
     @staticmethod
     def is_scores_file(path: str | Path) -> bool:

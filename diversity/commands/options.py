@@ -92,3 +92,20 @@ def add_analysis_options(parser: argparse.ArgumentParser) -> None:
 def analysis_options(args: argparse.Namespace) -> dict:
     """Keyword arguments for ``diversity.analysis.analyse`` (and ``build_report``) from the flags."""
     return {**scoring_options(args), "load_options": load_options(args), "score_splits": args.score_splits}
+
+
+def add_engine_options(parser: argparse.ArgumentParser) -> None:
+    """Where and in what pieces the scoring runs; for ``score``."""
+    from diversity.streaming import CHUNK_ROWS, ENGINES
+
+    parser.add_argument("--engine", default="local", choices=list(ENGINES),
+                        help="local: this process, memory set by --chunk-rows; ray: Ray Data, on the cluster at "
+                             "$RAY_ADDRESS or a local one (pip install -e '.[ray]')")
+    parser.add_argument("--chunk-rows", type=int, default=CHUNK_ROWS, metavar="N",
+                        help=f"rollouts scored at once, whole groups only; peak memory grows with it, not with the "
+                             f"log (default {CHUNK_ROWS:,})")
+
+
+def engine_options(args: argparse.Namespace) -> dict:
+    """Keyword arguments for ``diversity.streaming.score_logs`` from the flags of :func:`add_engine_options`."""
+    return {"engine": args.engine, "chunk_rows": args.chunk_rows}

@@ -37,6 +37,9 @@ class Embedder:
     id: str = "embedder"
     sparse: bool = False
     """Sparse (lexical) embedders return scipy matrices, are encoded in one call and never cached."""
+    fitted_to_texts: bool = False
+    """True when a text's vector depends on the other texts encoded with it (tfidf), so a log scored in
+    chunks would get other vectors than one scored at once."""
 
     def encode(self, texts: list[str]):
         """(len(texts), d) float32 array, or a scipy sparse matrix for lexical embedders."""
@@ -82,6 +85,7 @@ class TfidfEmbedder(Embedder):
 
     id = "tfidf:unigram"
     sparse = True
+    fitted_to_texts = True
 
     def encode(self, texts: list[str]):
         from sklearn.feature_extraction.text import TfidfVectorizer
