@@ -41,6 +41,8 @@ from rollout_common.files import atomic_path, check_output_path
 log = logging.getLogger("diversity")
 
 SUMMARY_KEYS = ("lineage", "phase", "step", "split")
+ENGINES = ("local", "ray")
+"""Where ``score(engine=)`` runs: this process, or Ray Data (:mod:`diversity.ray_engine`)."""
 _METADATA_KEY = b"rollout_diversity"
 _FORMAT = "rollout-diversity scores"
 _FORMAT_VERSION = 1
@@ -184,6 +186,7 @@ def score(
     *,
     token_pattern: str = TOKEN_PATTERN,
     device: str | None = None,
+    engine: str = "local",
 ) -> Scores:
     """Score every group of ``rollouts`` (canonical schema, polars or pandas) on ``metrics``.
 
@@ -198,9 +201,18 @@ def score(
         progress: show progress bars on stderr.
         token_pattern: regex whose matches are the tokens of the lowercased text.
         device: ``cpu`` / ``cuda``; default CUDA when available.
+        engine: ``local`` (this process) or ``ray`` (the same kernels on Ray Data, :mod:`diversity.ray_engine`;
+            the same numbers). For logs on disk, :func:`diversity.streaming.score_logs` bounds the memory.
     """
+    if engine not in ENGINES:
+        raise OptionError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
     specs = resolve(metrics)
     frame = _prepare(rollouts)
+    if engine == "ray" and frame.height:
+        from diversity.ray_engine import score_on_ray
+
+        return score_on_ray(frame, metrics=metrics, embedder=embedder, batch_size=batch_size, cache_dir=cache_dir,
+                            progress=progress, token_pattern=token_pattern, device=device)
     table = _group_table(frame)
     groups = Groups(table["group_size"].to_numpy()) if table.height else None
     values = {spec.name: np.full(table.height, np.nan) for spec in specs}

@@ -24,6 +24,7 @@ import polars as pl
 
 from diversity.load.options import LoadOptions
 from diversity.load.paths import as_list
+from diversity.scoring import ENGINES
 from diversity.streaming.output import ScoresFile, ScoresWriter, merged_log
 from diversity.streaming.partition import Spill
 from diversity.streaming.reading import ROW, LogReader
@@ -32,7 +33,6 @@ from rollout_common.files import atomic_path, check_output_path
 
 CHUNK_ROWS = 200_000
 """Rollouts scored at once by default: about 1 GB at the peak for 40-120-word answers."""
-ENGINES = ("local", "ray")
 
 
 def score_logs(

@@ -63,7 +63,7 @@ class LogReader:
         total = sum(path.stat().st_size for path, _ in found)
         with tqdm(total=total, desc="reading", unit="B", unit_scale=True, disable=not self.progress) as bar:
             for path, found_in_directory in found:
-                for frame in self._read_file(path, found_in_directory):
+                for frame in self.read_file(path, found_in_directory):
                     frame = frame.with_columns(pl.int_range(self.rows, self.rows + frame.height, dtype=pl.Int64).alias(ROW))
                     self.rows += frame.height
                     bar.set_postfix(rows=f"{self.rows:,}", refresh=False)
@@ -71,7 +71,9 @@ class LogReader:
                 bar.update(path.stat().st_size)
         self._finish()
 
-    def _read_file(self, path: Path, found_in_directory: bool) -> Iterator[pl.DataFrame]:
+    def read_file(self, path: Path, found_in_directory: bool) -> Iterator[pl.DataFrame]:
+        """One file's rows as canonical frames (without ``_row``); a file found in a folder that matches no
+        format is listed in ``ignored``."""
         pieces = record_pieces(path, self.chunk_rows)
         first = next(pieces)
         fmt = FORMATS[self.options.format] if self.options.format != "auto" else detect(first.columns)
