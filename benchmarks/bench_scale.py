@@ -17,9 +17,11 @@ average of the machine. On a shared machine the CPU time is the steadier
 measure of how the work scales. The log and the scores are deleted after each size.
 
 Ray (``--engine ray``, the same command) runs at 1M on a local Ray instance
-started by the command; its start-up (``ray.init`` and a first tiny dataset,
-then shutdown) is timed on its own. Peak memory is the driver's only: Ray's
-workers and object store are other processes.
+started by the command, beside the local engine on the same log (timed again
+when the sizes did not include it, the two files compared to the largest
+difference); Ray's start-up (``ray.init`` and a first tiny dataset, then
+shutdown) is timed on its own. Peak memory is the driver's only: Ray's workers
+and object store are other processes.
 """
 
 from __future__ import annotations
@@ -151,16 +153,23 @@ def main() -> None:
 
 
 def compare_ray(work: Path, size: int, local: float | None) -> None:
-    """Ray's time at ``size`` rollouts against the local engine's (``local`` seconds, measured here when None)."""
+    """Ray's time at ``size`` rollouts against the local engine's (``local`` seconds, measured here when None),
+    and the largest difference between their scores."""
     log = work / f"log-{size}"
     if not log.exists():
         write_log(log, size)
     startup = ray_startup()
-    if local is None:
-        local = run_score(log, work / "local.parquet", "local")[0]
-    seconds, _, peak, stderr = run_score(log, work / "ray.parquet", "ray")
+    local_file, ray_file = work / "local.parquet", work / "ray.parquet"
+    measured = run_score(log, local_file, "local")[0]
+    seconds, _, peak, stderr = run_score(log, ray_file, "ray")
+    local = local or measured
     print(f"\nRay at {size:,} rollouts: {seconds:.1f} s, local {local:.1f} s: Ray / local = {seconds / local:.2f}; "
           f"Ray's start-up alone (init, a first tiny dataset, shutdown) {startup:.1f} s; driver peak RSS {peak:.2f} GB")
+    a, b = pl.read_parquet(local_file), pl.read_parquet(ray_file)
+    numbers = [c for c, dtype in a.schema.items() if dtype == pl.Float64]
+    same_keys = a.drop(numbers).equals(b.drop(numbers))
+    diff = max((a[c] - b[c]).abs().max() or 0.0 for c in numbers)
+    print(f"  same groups and columns: {same_keys and a.columns == b.columns}; largest |local - Ray| = {diff:.1e}")
     for line in stderr.splitlines():
         if line.startswith("ray:"):
             print("  " + line)

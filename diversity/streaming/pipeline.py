@@ -32,7 +32,7 @@ from rollout_common.errors import OptionError
 from rollout_common.files import atomic_path, check_output_path
 
 CHUNK_ROWS = 200_000
-"""Rollouts scored at once by default: about 1 GB at the peak for 40-120-word answers."""
+"""Rollouts scored at once by default: a peak of 1.3-1.5 GB for 40-120-word answers (benchmarks/bench_scale.py)."""
 
 
 def score_logs(
