@@ -214,3 +214,19 @@ def test_groups_smaller_than_k_or_with_unknown_correctness_get_null(caplog) -> N
     assert table["g"]["pass_at_k"] == 1.0 and table["h"]["pass_at_k"] is None and table["i"]["pass_at_k"] is None
     assert table["h"]["n_correct"] is None and table["h"]["reward_zero_std"] is None
     assert "1 group(s) have fewer than k = 2 responses: pass_at_k" in caplog.text
+
+
+def test_pass_at_k_table_averages_the_unbiased_estimate_over_a_steps_groups() -> None:
+    from diversity.analysis import pass_at_k_table
+
+    groups = pl.DataFrame({
+        "lineage": ["a", "a", "a"], "phase": ["1"] * 3, "step": [0, 0, 5], "split": ["eval"] * 3,
+        "group_id": ["g", "h", "g"], "task": ["A", "A", None], "group_size": [4, 3, 2], "n_correct": [1, 0, 2],
+    })
+    table = pass_at_k_table(groups)
+    at_0 = table.filter(pl.col("step") == 0)
+    assert at_0["k"].to_list() == [1, 2, 3]  # up to the step's smallest group
+    expected = [(plain_pass_at_k(4, 1, k) + plain_pass_at_k(3, 0, k)) / 2 for k in (1, 2, 3)]
+    assert at_0["pass_at_k"].to_list() == pytest.approx(expected)
+    assert table.filter(pl.col("step") == 5).select("task", "k", "pass_at_k").rows() == [("-", 1, 1.0), ("-", 2, 1.0)]
+    assert pass_at_k_table(groups.drop("n_correct")).is_empty()

@@ -221,3 +221,15 @@ def test_vendi_of_the_shipped_demo_separates_collapsed_from_varied(tmp_path) -> 
     grpo, repo_r = by_lineage["vendi_score_mean"].to_list()
     assert 1.0 <= grpo < repo_r <= 4.0
     assert result.embedder.startswith("minilm:")
+
+
+def test_score_command_takes_the_correct_threshold_and_k(tmp_path, capsys) -> None:
+    log = write_jsonl(tmp_path / "log.jsonl", rollouts().to_dicts())
+    out = tmp_path / "scores.parquet"
+    assert main(["score", str(log), "--out", str(out), "--no-progress", "--metrics", "pass_at_k", "reward_zero_std",
+                 "--correct-threshold", str(THRESHOLD), "--pass-k", "2"]) == 0
+    back = scoring.Scores.read_parquet(out)
+    assert back.settings["correct"] == "reward >= 2" and back.settings["pass_k"] == "2"
+    direct = scoring.score(rollouts(), metrics=["pass_at_k", "reward_zero_std"], correct_threshold=THRESHOLD,
+                           pass_k=2, progress=False)
+    assert back.groups.equals(direct.groups) and "pass_at_k" in capsys.readouterr().out

@@ -41,16 +41,17 @@ REWARD_ATOL = 1e-8
 # ---------------------------------------------------------------- pass@k
 
 
-def pass_at_k_counts(n, c, k: int | None = None) -> np.ndarray:
+def pass_at_k_counts(n, c, k=None) -> np.ndarray:
     """Unbiased pass@k = 1 - C(n - c, k) / C(n, k) for groups of n responses of which c are correct.
 
     Chen et al. 2021, "Evaluating Large Language Models Trained on Code" (HumanEval), eq. 1:
     the chance that k responses drawn without replacement from the n include a
     correct one. It is unbiased for every k <= n and 1 when n - c < k. The
     bootstrap "best@k" some frameworks log (k draws *with* replacement,
-    1 - (1 - c/n)^k) is biased low (verl PR #7240). ``k`` None means each
-    group's own size (pass@G: 1 when any response is correct). Exact: a ratio
-    of integers (math.comb), correctly rounded, once per distinct (n, c, k).
+    1 - (1 - c/n)^k) is biased low (verl PR #7240). ``k`` is one int, one per
+    group, or None for each group's own size (pass@G: 1 when any response is
+    correct). Exact: a ratio of integers (math.comb), correctly rounded, once
+    per distinct (n, c, k).
     """
     n = np.asarray(n, dtype=np.int64)
     c = np.asarray(c, dtype=np.int64)
@@ -58,22 +59,27 @@ def pass_at_k_counts(n, c, k: int | None = None) -> np.ndarray:
         raise OptionError("pass@k needs 1-D arrays of group sizes n and correct counts c of the same length")
     if ((n < 1) | (c < 0) | (c > n)).any():
         raise OptionError("pass@k needs 0 <= c <= n and n >= 1 for every group")
-    k_values = n if k is None else np.full(len(n), _check_k(k, n))
+    draws = n if k is None else _check_k(k, n)
     if len(n) == 0:
         return np.zeros(0)
-    triples, inverse = np.unique(np.stack([n, c, k_values], axis=1), axis=0, return_inverse=True)
-    exact = [1.0 if size - right < draws else 1.0 - math.comb(size - right, draws) / math.comb(size, draws)
-             for size, right, draws in triples.tolist()]
+    triples, inverse = np.unique(np.stack([n, c, draws], axis=1), axis=0, return_inverse=True)
+    exact = [1.0 if size - right < pick else 1.0 - math.comb(size - right, pick) / math.comb(size, pick)
+             for size, right, pick in triples.tolist()]
     return np.asarray(exact, dtype=np.float64)[inverse.reshape(-1)]
 
 
-def _check_k(k, n: np.ndarray) -> int:
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+def _check_k(k, n: np.ndarray) -> np.ndarray:
+    """k as one value per group, each 1 <= k <= n."""
+    values = np.asarray(k)
+    if values.dtype == bool or not np.issubdtype(values.dtype, np.integer) or (values < 1).any():
         raise OptionError(f"pass@k needs k to be a positive integer, not {k!r}")
-    if len(n) and k > n.min():
-        raise OptionError(f"pass@k needs k <= n, the responses in a group: k = {k} but a group has only "
-                          f"{int(n.min())}; choose a smaller k, or leave k unset for k = each group's size")
-    return int(k)
+    values = np.broadcast_to(values, n.shape)
+    too_big = values > n
+    if too_big.any():
+        first = int(np.argmax(too_big))
+        raise OptionError(f"pass@k needs k <= n, the responses in a group: k = {int(values[first])} but a group "
+                          f"has only {int(n[first])}; choose a smaller k, or leave k unset for k = each group's size")
+    return values
 
 
 def pass_at_k_batch(groups: Groups, correct: np.ndarray, k: int | None = None) -> np.ndarray:
