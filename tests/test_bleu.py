@@ -8,8 +8,11 @@ import sys
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from diversity import metrics as m
+from diversity.metrics.bleu import bleu_words
 from rollout_common.errors import OptionError
 
 sacrebleu = pytest.importorskip("sacrebleu")
@@ -44,6 +47,32 @@ def test_equals_sacrebleu_sentence_bleu_against_the_others() -> None:
     batched = m.self_bleu_batch(m.Corpus([t for g in groups for t in g], [len(g) for g in groups]))
     for value, texts in zip(batched, groups):
         assert value == pytest.approx(plain_self_bleu(texts), abs=1e-9)
+
+
+def sacrebleu_words(text: str) -> list[str]:
+    """What sacrebleu's BLEU reads of a text: _preprocess_segment (13a, case kept), then str.split()."""
+    return sacrebleu.metrics.bleu.BLEU(effective_order=True)._preprocess_segment(text).split()
+
+
+TRICKY = ["", "  ", "a.b", "3.5,2", "x-1 y - z", "end.", ".start", "&amp;lt; &quot;q&quot; &gt;", "<skipped>x",
+          "line-\nbreak", "a\nb", "tab\tsep", "fs\x1cgs\x1dus\x1f", "nbsp\xa0ideo\u3000", "trail \x1e",
+          "{[(`~@^_|)]}", "Ünïcode, ok.", "don't", "a..b,,c"]
+
+
+def test_tokens_equal_sacrebleus_13a_tokenizer_on_hand_picked_cases() -> None:
+    assert bleu_words(TRICKY).to_list() == [sacrebleu_words(t) for t in TRICKY]
+
+
+PIECES = ["&amp;", "&lt;", "&gt;", "&quot;", "&", "<skipped>", "-\n", "\n", ".", ",", "-", "3", "a", " ", "\x1c",
+          "\xa0", "é", "{", "`"]
+unicode_texts = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40)
+piece_texts = st.lists(st.sampled_from(PIECES), max_size=12).map("".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(texts=st.lists(st.one_of(unicode_texts, piece_texts), min_size=1, max_size=5))
+def test_tokens_equal_sacrebleus_13a_tokenizer_on_arbitrary_unicode(texts: list[str]) -> None:
+    assert bleu_words(texts).to_list() == [sacrebleu_words(t) for t in texts]
 
 
 def test_hand_cases_and_groups_of_one() -> None:

@@ -9,14 +9,14 @@ two responses.
 
 Cost: the plain loop scores each response against G - 1 references, so it
 reads G(G - 1) reference texts a group: quadratic in G. The batched form
-tokenises each distinct text once, counts its n-grams once, and reads every
-response's clipped matches off the group's two highest counts of each n-gram
-(the largest count among the *other* responses is the highest, unless the
-response holds it, then the second), so its n-gram work grows with the
-group's tokens, not G times them; only the closest reference length is a
-(G, G) comparison, and sacrebleu's own formula (``BLEU.compute_bleu``) runs
-once per response on the counts. sacrebleu is imported when this runs
-(``pip install 'rollout-diversity[bleu]'``).
+tokenises every distinct text once, all at once (:func:`bleu_words`), counts
+each text's n-grams once, and reads every response's clipped matches off the
+group's two highest counts of each n-gram (the largest count among the
+*other* responses is the highest, unless the response holds it, then the
+second), so its n-gram work grows with the group's tokens, not G times them;
+only the closest reference length is a (G, G) comparison, and sacrebleu's
+own formula (``BLEU.compute_bleu``) runs once per response on the counts.
+sacrebleu is imported when this runs (``pip install 'rollout-diversity[bleu]'``).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import polars as pl
 
 from diversity.metrics.sorted_rows import ranges, row_starts, runs_within_rows
 from diversity.metrics.text_engine import Corpus, Groups, _ngram_ids
@@ -47,7 +48,7 @@ def self_bleu_batch(corpus: Corpus) -> np.ndarray:
     pairs = groups.sizes >= 2
     if not pairs.any():
         return out
-    tokens, doc_len, vocab = _bleu_tokens(corpus.distinct, bleu.tokenizer)
+    tokens, doc_len, vocab = _bleu_tokens(corpus.distinct)
     hyp_len = doc_len[corpus.text_index]  # (N,)
     matches = np.zeros((groups.n_rows, BLEU_ORDER), dtype=np.int64)
     for n in range(1, BLEU_ORDER + 1):
@@ -82,16 +83,42 @@ def _sentence_bleu():
     return BLEU(effective_order=True)
 
 
-def _bleu_tokens(texts: list[str], tokenizer) -> tuple[np.ndarray, np.ndarray, int]:
-    """(tokens (T,), tokens per text (U,), V): exact ids of sacrebleu's tokens of each text, text after text.
+# sacrebleu's 13a tokenizer (tokenizers/tokenizer_13a.py and tokenizer_re.py), step by step: literal
+# replacements, a space at each end, four regex passes, a split on whitespace. Python's str.split() and
+# rstrip() whitespace is Unicode White_Space (the regex \s) plus the separators U+001C-U+001F.
+_LITERALS = (("<skipped>", ""), ("-\n", ""), ("\n", " "),
+             ("&quot;", '"'), ("&amp;", "&"), ("&lt;", "<"), ("&gt;", ">"))  # no entity matches without an &
+_PASSES = (
+    (r"([\x7B-\x7E\x5B-\x60\x20-\x26\x28-\x2B\x3A-\x40/])", " ${1} "),  # ASCII symbols, spaced out
+    (r"([^0-9])([.,])", "${1} ${2} "),  # a period or comma, unless after a digit
+    (r"([.,])([^0-9])", " ${1} ${2}"),  # ... or before one
+    (r"([0-9])(-)", "${1} ${2} "),  # a dash after a digit
+)
+_SPACE = r"\s\x1C-\x1F"
 
-    sacrebleu strips trailing whitespace, tokenises, and splits the result on whitespace.
-    """
-    words = [tokenizer(text.rstrip()).split() for text in texts]
-    ids: dict[str, int] = {}
-    flat = [ids.setdefault(word, len(ids)) for text in words for word in text]
-    lengths = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
-    return np.asarray(flat, dtype=np.int64), lengths, max(len(ids), 1)
+
+def bleu_words(texts: Sequence[str]) -> pl.Series:
+    """Each text's tokens as sacrebleu's sentence BLEU reads them: trailing whitespace stripped, its 13a
+    tokenizer (case kept), split on whitespace. Polars runs it over all texts at once; the tests hold it
+    equal to sacrebleu's own ``Tokenizer13a``."""
+    lines = pl.Series("text", list(texts), dtype=pl.String).str.replace(f"[{_SPACE}]+$", "")
+    for old, new in _LITERALS:
+        lines = lines.str.replace_all(old, new, literal=True)
+    lines = " " + lines + " "
+    for pattern, replacement in _PASSES:
+        lines = lines.str.replace_all(pattern, replacement)
+    return lines.str.extract_all(f"[^{_SPACE}]+")
+
+
+def _bleu_tokens(texts: list[str]) -> tuple[np.ndarray, np.ndarray, int]:
+    """(tokens (T,), tokens per text (U,), V): exact dense ids of :func:`bleu_words`, text after text."""
+    words = bleu_words(texts)
+    flat = words.explode().drop_nulls()  # an empty list explodes to one null
+    if flat.len() == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(len(texts), dtype=np.int64), 1
+    physical = flat.cast(pl.Categorical).to_physical().to_numpy().astype(np.int64)  # exact: one id per string
+    tokens, vocab = compact(physical, int(physical.max()) + 1)
+    return tokens, words.list.len().to_numpy().astype(np.int64), vocab
 
 
 def _clipped_matches(corpus: Corpus, tokens: np.ndarray, doc_len: np.ndarray, vocab: int, n: int) -> np.ndarray:

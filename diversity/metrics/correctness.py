@@ -62,10 +62,11 @@ def pass_at_k_counts(n, c, k=None) -> np.ndarray:
     draws = n if k is None else _check_k(k, n)
     if len(n) == 0:
         return np.zeros(0)
-    triples, inverse = np.unique(np.stack([n, c, draws], axis=1), axis=0, return_inverse=True)
+    span = int(n.max()) + 1  # n, c and k are all <= max n: one integer key per (n, c, k)
+    keys, inverse = np.unique((n * span + c) * span + draws, return_inverse=True)
     exact = [1.0 if size - right < pick else 1.0 - math.comb(size - right, pick) / math.comb(size, pick)
-             for size, right, pick in triples.tolist()]
-    return np.asarray(exact, dtype=np.float64)[inverse.reshape(-1)]
+             for size, right, pick in zip(keys // span**2, keys // span % span, keys % span)]
+    return np.asarray(exact, dtype=np.float64)[inverse]
 
 
 def _check_k(k, n: np.ndarray) -> np.ndarray:
