@@ -137,18 +137,18 @@ def _clipped_matches(corpus: Corpus, tokens: np.ndarray, doc_len: np.ndarray, vo
         at = ranges(first[docs], entries[r0:r1])
         row = np.repeat(np.arange(r0, r1), entries[r0:r1])
         key = groups.row_group[row] * bound + grams[at]  # (group, n-gram)
-        count = often[at]
-        order = np.lexsort((-count, key))  # by (group, n-gram), the highest count first
-        key, count, row = key[order], count[order], row[order]
-        head = np.flatnonzero(np.diff(key, prepend=-1))  # where each (group, n-gram) run starts
+        order = np.argsort(key, kind="stable")
+        key, count, row = key[order], often[at][order], row[order]
+        heads = np.flatnonzero(np.diff(key, prepend=-1))  # where each (group, n-gram) run starts
         run = np.cumsum(np.diff(key, prepend=-1) != 0) - 1  # each entry's run
-        second_at = head + 1
-        has_second = np.zeros(len(head), dtype=bool)
-        inside = second_at < len(key)
-        has_second[inside] = key[second_at[inside]] == key[head[inside]]
-        second = np.where(has_second, count[np.minimum(second_at, len(key) - 1)], 0)
-        best_of_others = np.where(row == row[head][run], second[run], count[head][run])
-        out += np.bincount(row, np.minimum(count, best_of_others), minlength=groups.n_rows).astype(np.int64)
+        top = np.maximum.reduceat(count, heads)
+        is_top = count == top[run]
+        alone = np.add.reduceat(is_top, heads) == 1  # one response holds the run's highest count
+        second = np.maximum.reduceat(np.where(is_top, 0, count), heads)  # highest among the rest (0: none)
+        # min(count, highest among the others) is the count itself, except for a response that alone
+        # holds the highest count: the others' highest is then the second.
+        clipped = np.where(is_top & alone[run], second[run], count)
+        out += np.bincount(row, clipped, minlength=groups.n_rows).astype(np.int64)
     return out
 
 
