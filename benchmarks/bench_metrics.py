@@ -215,7 +215,8 @@ def synthetic_outcomes(rollouts: int, group: int, seed: int = 0) -> tuple[np.nda
 
 
 def fast_correctness(texts, vectors, group, correct, rewards) -> dict:
-    """Each metric's engine path, from what the engine has already built (the Corpus, like the token rows)."""
+    """Each metric's engine path, from what the engine has already built (the Corpus, as ``score`` shares it);
+    distinct_correct tokenises the correct answers again (its own Corpus), and so does its naive path."""
     layout = m.Groups(np.full(len(texts) // group, group))
     corpus = m.Corpus(texts, layout.sizes)
 
@@ -228,7 +229,7 @@ def fast_correctness(texts, vectors, group, correct, rewards) -> dict:
     return {
         "pass@1 + pass@G": lambda: np.concatenate([m.pass_at_1_batch(layout, correct), m.pass_at_k_batch(layout, correct)]),
         "reward_zero_std": lambda: m.reward_zero_std_batch(layout, rewards),
-        "distinct_correct (from tokens)": lambda: m.distinct_correct_batch(corpus, correct),
+        "distinct_correct (tokenises the correct ones)": lambda: m.distinct_correct_batch(corpus, correct),
         "vendi_score_correct (from embeddings)": vendi_correct,
         "self_bleu (sacrebleu, G(G-1) pairs)": lambda: m.self_bleu_batch(corpus),
     }
@@ -241,7 +242,6 @@ def naive_correctness(texts, vectors, group, correct, rewards) -> dict:
     from vendi_score import vendi
 
     starts = range(0, len(texts), group)
-    tokens = [_TOKEN.findall(t.lower()) for t in texts]
 
     def pass_at(k_of) -> list[float]:
         out = []
@@ -269,8 +269,9 @@ def naive_correctness(texts, vectors, group, correct, rewards) -> dict:
     return {
         "pass@1 + pass@G": lambda: pass_at(lambda n: 1) + pass_at(lambda n: n),
         "reward_zero_std": lambda: [float(max(r) - min(r) <= 1e-8) for r in (rewards[s:s + group] for s in starts)],
-        "distinct_correct (from tokens)": lambda: [
-            len({" ".join(t) for t, ok in zip(tokens[s:s + group], correct[s:s + group]) if ok}) for s in starts],
+        "distinct_correct (tokenises the correct ones)": lambda: [
+            len({" ".join(_TOKEN.findall(t.lower())) for t, ok in zip(texts[s:s + group], correct[s:s + group]) if ok})
+            for s in starts],
         "vendi_score_correct (from embeddings)": vendi_correct,
         "self_bleu (sacrebleu, G(G-1) pairs)": self_bleu,
     }

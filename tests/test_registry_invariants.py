@@ -10,7 +10,7 @@ import pytest
 from diversity import metrics as m
 from diversity.metrics.registry import DEFAULT_METRICS, KINDS, METRICS, NEEDS, MetricSpec, resolve
 from rollout_common.errors import OptionError
-from tests.conftest import UNDEFINED_WHEN, metric_args, random_outcomes
+from tests.conftest import REPO, UNDEFINED_WHEN, metric_args, random_outcomes
 
 SPECS = list(METRICS.values())
 IDS = list(METRICS)
@@ -190,3 +190,16 @@ def test_batched_form_equals_per_group_form(spec: MetricSpec) -> None:
             batched[chosen] = spec.batch_fn(kernels, *(column[rows] for column in flat[1:]))
     for b, args in enumerate(groups):
         assert batched[b] == pytest.approx(spec.group_fn(*args), rel=1e-12, abs=1e-12, nan_ok=True)
+
+
+def test_the_readme_defines_the_rl_metrics_as_the_registry_does() -> None:
+    """README's table of the correctness-aware metrics and self-BLEU: definition, direction, range, inputs."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    for spec in SPECS:
+        if not (spec.needs or spec.name == "self_bleu"):
+            continue
+        primary = {"lexical": ["texts"], "embedding": ["embeddings"], "outcome": []}[spec.kind]
+        reads = " + ".join([*primary, *spec.needs])
+        low, high = spec.range
+        row = f"| `{spec.name}` | {spec.description} | {spec.direction} | [{low}, {high}] | {reads} |"
+        assert row in readme, row
