@@ -69,8 +69,8 @@ def read_outcomes(frame: pl.DataFrame, correct_threshold: float | None = None) -
             break
         skipped.append(f"column {name!r} {problem}")
     if correct is None and threshold is not None and reward is not None:
-        correct, source = np.where(np.isnan(reward), np.nan, (reward >= threshold).astype(np.float64)), \
-            f"reward >= {threshold:g}"
+        correct = np.where(np.isnan(reward), np.nan, (reward >= threshold).astype(np.float64))
+        source = f"reward >= {threshold:g}"
     if correct is None:
         missing["correct"] = _why_unknown(skipped, threshold, reward is not None)
     return Outcomes(correct, reward, source, missing)

@@ -37,7 +37,7 @@ import polars as pl
 
 from diversity.embedding import BATCH_SIZE, DEFAULT_EMBEDDER, embed
 from diversity.metrics import TOKEN_PATTERN, Corpus, Groups, kernel_batches
-from diversity.metrics.registry import METRICS, MetricSpec, resolve
+from diversity.metrics.registry import METRICS, NEEDS, MetricSpec, resolve
 from diversity.outcomes import Outcomes, read_outcomes
 from diversity.schema import GROUP_KEYS
 from rollout_common.errors import InputError, OptionError
@@ -283,8 +283,7 @@ class _Inputs:
 
     def __init__(self, outcomes: Outcomes, groups: Groups):
         self.groups = groups
-        self.known = {need: outcomes.values(need) for need in ("correct", "reward")
-                      if outcomes.values(need) is not None}
+        self.known = {need: outcomes.values(need) for need in NEEDS if outcomes.values(need) is not None}
         self.unknown = {need: np.bincount(groups.row_group, np.isnan(v), minlength=groups.n_groups) > 0
                         for need, v in self.known.items()}
 
@@ -295,8 +294,10 @@ class _Inputs:
 
     def missing(self, spec: MetricSpec) -> np.ndarray:
         """(B,) groups lacking one of the spec's inputs."""
-        return np.any([self.unknown[need] for need in spec.needs], axis=0) if spec.needs else \
-            np.zeros(self.groups.n_groups, dtype=bool)
+        lacking = np.zeros(self.groups.n_groups, dtype=bool)
+        for need in spec.needs:
+            lacking |= self.unknown[need]
+        return lacking
 
     def correct_counts(self) -> list[int | None]:
         counts = np.bincount(self.groups.row_group, self.rows("correct"), minlength=self.groups.n_groups)
