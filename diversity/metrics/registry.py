@@ -37,7 +37,8 @@ class MetricSpec:
     description: str
     """One sentence: what is computed, per group."""
     higher_is_more_diverse: bool
-    """True when a larger value means a more varied group."""
+    """True when a larger value means a more varied group; for a metric of outcomes (``higher_means`` set),
+    when a larger value is the healthy end (more solved, not more dead groups)."""
     range: tuple[float | str, float | str]
     """Lowest and highest possible value; ``"G"`` stands for the group size, ``"log G"`` for its log."""
     kind: str
