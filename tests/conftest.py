@@ -212,3 +212,21 @@ def write_tiny_hf_model(directory: Path) -> Path:
     GPT2LMHeadModel(config).save_pretrained(directory)
     tokenizer.save_pretrained(directory)
     return directory
+
+
+# ---------------------------------------------------------------- metrics that read more than texts or embeddings
+
+
+def metric_args(spec, primary, columns: dict) -> list:
+    """A per-group form's arguments: the group's texts or embeddings (none for an outcome metric), then each
+    input the metric needs (``spec.needs``) from ``columns``."""
+    return ([] if spec.kind == "outcome" else [primary]) + [columns[need] for need in spec.needs]
+
+
+def random_outcomes(rng, size: int) -> dict:
+    """Correct flags (about 60% correct) and rewards on a coarse grid, so some groups tie."""
+    return {"correct": rng.random(size) < 0.6, "reward": rng.choice([0.0, 0.5, 1.0], size=size)}
+
+
+# Metrics whose value is undefined (NaN) for some groups beyond min_group_size, and when.
+UNDEFINED_WHEN = {"vendi_score_correct": lambda columns: not np.any(columns["correct"])}

@@ -66,6 +66,14 @@ def add_scoring_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=BATCH_SIZE, help=f"texts per model call (default {BATCH_SIZE})")
     parser.add_argument("--token-pattern", default=TOKEN_PATTERN,
                         help=f"regex whose matches in the lowercased text are tokens (default {TOKEN_PATTERN!r})")
+    parser.add_argument(
+        "--correct-threshold", type=float, default=None, metavar="REWARD",
+        help="count a response as correct when its reward >= REWARD, for pass@k and the other correctness "
+             "metrics; a log's own correct / acc / exact_match column takes precedence (without either, "
+             "those metrics are skipped)",
+    )
+    parser.add_argument("--pass-k", type=int, default=None, metavar="K",
+                        help="k of pass_at_k (default: each group's size); smaller groups get no value")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
@@ -74,6 +82,7 @@ def scoring_options(args: argparse.Namespace) -> dict:
     return {
         "metrics": args.metrics, "embedder": args.embedder, "cache_dir": args.cache_dir,
         "batch_size": args.batch_size, "token_pattern": args.token_pattern, "progress": not args.no_progress,
+        "correct_threshold": args.correct_threshold, "pass_k": args.pass_k,
     }
 
 

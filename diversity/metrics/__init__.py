@@ -16,6 +16,11 @@ next to the line that implements it. One module per family:
 - :mod:`~diversity.metrics.embedding`, :mod:`~diversity.metrics.vendi`,
   :mod:`~diversity.metrics.clusters`: metrics that read embeddings; their
   batched forms take a batch of kernels.
+- :mod:`~diversity.metrics.bleu`: self-BLEU (sacrebleu's sentence BLEU
+  against the rest of the group); its batched form takes a :class:`Corpus`.
+- :mod:`~diversity.metrics.correctness`: metrics that read which responses
+  are correct or their rewards: pass@k, distinct correct answers, Vendi over
+  the correct ones, dead groups (reward_zero_std).
 - :mod:`~diversity.metrics.validation`: the argument checks.
 - :mod:`~diversity.metrics.registry`: every metric with its direction, range
   and both forms.
@@ -27,6 +32,7 @@ the two can never drift apart; the tests check both against plain loops.
 
 from __future__ import annotations
 
+from diversity.metrics.bleu import BLEU_ORDER, self_bleu, self_bleu_batch
 from diversity.metrics.clusters import (
     CLUSTER_THRESHOLD,
     cluster_entropy,
@@ -34,6 +40,20 @@ from diversity.metrics.clusters import (
     cluster_sizes_batch,
     semantic_clusters,
     semantic_clusters_batch,
+)
+from diversity.metrics.correctness import (
+    REWARD_ATOL,
+    distinct_correct,
+    distinct_correct_batch,
+    pass_at_1,
+    pass_at_1_batch,
+    pass_at_k,
+    pass_at_k_batch,
+    pass_at_k_counts,
+    reward_zero_std,
+    reward_zero_std_batch,
+    vendi_score_correct,
+    vendi_score_correct_batch,
 )
 from diversity.metrics.embedding import (
     centroid_distance,
@@ -64,12 +84,14 @@ from diversity.metrics.text_engine import TOKEN_PATTERN, Corpus, Groups, tokeniz
 from diversity.metrics.vendi import EIGEN_RTOL, VENDI_Q, kernel_spectrum, renyi_entropy, vendi_score, vendi_score_batch
 
 __all__ = [
+    "BLEU_ORDER",
     "CLUSTER_THRESHOLD",
     "DISTINCT_N",
     "EIGEN_RTOL",
     "JACCARD_N",
     "NGRAM_VENDI_NS",
     "REPETITION_N",
+    "REWARD_ATOL",
     "TOKEN_PATTERN",
     "VENDI_Q",
     "Corpus",
@@ -82,6 +104,8 @@ __all__ = [
     "compression_ratio",
     "compression_ratio_batch",
     "cosine_kernel",
+    "distinct_correct",
+    "distinct_correct_batch",
     "distinct_n",
     "distinct_n_batch",
     "duplicate_fraction",
@@ -93,14 +117,25 @@ __all__ = [
     "ngram_vendi",
     "ngram_vendi_batch",
     "pairwise_cosine",
+    "pass_at_1",
+    "pass_at_1_batch",
+    "pass_at_k",
+    "pass_at_k_batch",
+    "pass_at_k_counts",
     "pairwise_cosine_batch",
     "renyi_entropy",
     "repetition_fraction",
     "repetition_fraction_batch",
+    "reward_zero_std",
+    "reward_zero_std_batch",
+    "self_bleu",
+    "self_bleu_batch",
     "semantic_clusters",
     "semantic_clusters_batch",
     "tokenize",
     "unit_rows",
     "vendi_score",
     "vendi_score_batch",
+    "vendi_score_correct",
+    "vendi_score_correct_batch",
 ]
