@@ -79,12 +79,12 @@ def canonical_file(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def trl_dir(tmp_path: Path) -> Path:
-    """A TRL output_dir: completions/completions_{step:05d}.parquet, num_generations = 4."""
+    """A TRL output_dir: completions/completions_{step:05d}.parquet, num_generations = 4, a new batch each step."""
     out = tmp_path / "my-trl-run"
     (out / "completions").mkdir(parents=True)
     for step in (5, 10):
         rows = [
-            {"step": step, "prompt": f"q{p}", "completion": f"c{p}-{i}",
+            {"step": step, "prompt": f"q{p}", "completion": f"c{p}-{i}" + ("" if step == 5 else " later"),
              "accuracy": float(i % 2), "format": 0.25, "advantage": 0.1 * i}
             for p in range(3) for i in range(4)
         ]
