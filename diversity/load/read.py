@@ -1,10 +1,12 @@
-"""The loader's loop: expand the paths, open each file, read it as its format, fill lineage and phase."""
+"""The loader's loop: expand the paths, open each file, read it as its format, fill lineage, phase and split,
+then let each format look across its files (``Format.finish``)."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 
@@ -17,6 +19,9 @@ from diversity.load.records import SUFFIXES, open_records
 from diversity.load.result import FileReport, LoadResult
 from rollout_common.errors import InputError
 from rollout_common.run_directory import ROLLOUTS
+
+if TYPE_CHECKING:
+    from diversity.load.formats.base import ReadFiles
 
 log = logging.getLogger("diversity")
 
@@ -65,7 +70,7 @@ def read_rollouts(
         log.debug("%s: read as %s", path, fmt.title)
         report = FileReport(str(path), fmt.name)
         read.append((report, _fill_labels(fmt.read(records, report, options), path, report, options)))
-    read = _finish(read)
+    read = _finish(read, options)
     for report, frame in read:
         report.rows = frame.height
         if report.skipped:
@@ -104,13 +109,13 @@ def _fill_labels(frame: pl.DataFrame, path: Path, report: FileReport, options: L
     return frame.with_columns(lineage.alias("lineage"), phase.alias("phase"), split.alias("split"))
 
 
-def _finish(read: list[tuple[FileReport, pl.DataFrame]]) -> list[tuple[FileReport, pl.DataFrame]]:
+def _finish(read: ReadFiles, options: LoadOptions) -> ReadFiles:
     """Each format's cross-file step (``Format.finish``) over its files; the files keep their order."""
     done = {}
     for fmt in FORMATS.values():
         mine = [pair for pair in read if pair[0].format == fmt.name]
         if mine:
-            for report, frame in (fmt.finish(mine) if fmt.finish is not None else mine):
+            for report, frame in (fmt.finish(mine, options) if fmt.finish is not None else mine):
                 done[id(report)] = (report, frame)
     return [done[id(report)] for report, _ in read if id(report) in done]
 

@@ -40,6 +40,7 @@ from diversity.load.rows import BadRow, each_row, integer, number, to_frame
 from rollout_common.errors import InputError
 
 if TYPE_CHECKING:
+    from diversity.load.formats.base import ReadFiles
     from diversity.load.options import LoadOptions
 
 # Columns TRL writes beside the reward functions' own.
@@ -218,7 +219,7 @@ def _run_lengths(values: list[str]) -> list[int]:
     return [*runs, count]
 
 
-def drop_relogged(read: list[tuple[FileReport, pl.DataFrame]]) -> list[tuple[FileReport, pl.DataFrame]]:
+def drop_relogged(read: ReadFiles, options: LoadOptions) -> ReadFiles:
     """Drop files that repeat the previous logged step's rows with only ``step`` changed.
 
     TRL keeps the last generation batch in deques and writes them at every

@@ -37,6 +37,7 @@ from diversity.load.result import FileReport
 from diversity.load.rows import BadRow, each_row, integer, number, string, text_id, to_frame
 
 if TYPE_CHECKING:
+    from diversity.load.formats.base import ReadFiles
     from diversity.load.options import LoadOptions
 
 # verl has no default for trainer.validation_data_dir; these are the names its recipes and users give it
@@ -109,7 +110,7 @@ def _join_sessions(rows: list[dict], report: FileReport) -> list[dict]:
     return joined
 
 
-def warn_oversized(read: list[tuple[FileReport, pl.DataFrame]]) -> list[tuple[FileReport, pl.DataFrame]]:
+def warn_oversized(read: ReadFiles, options: LoadOptions) -> ReadFiles:
     """Count, per file, the groups larger than their run's usual group size (two data-set items with the
     same prompt text at one step fall into one (step, input) group). The groups are kept as they are."""
     sizes: dict[tuple, Counter] = {}
