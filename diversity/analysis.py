@@ -26,6 +26,7 @@ from pathlib import Path
 import polars as pl
 
 from diversity.load import LoadOptions, LoadResult, read_rollouts
+from diversity.saved_scores import check_can_join, check_same_settings, not_yet_scored, once_per_group
 from rollout_common.errors import InputError
 from rollout_common.run_directory import RunConfig, RunPaths, is_run_directory, read_config, read_jsonl
 
@@ -184,12 +185,16 @@ def analyse(
     loaded = read_rollouts(logs, load_options or LoadOptions()) if logs else None
     rollouts = loaded.frame if loaded is not None else pl.DataFrame()
     score_parts = [Scores.read_parquet(p) for p in saved]
+    check_same_settings(list(zip(saved, score_parts)))
     if loaded is not None and score_logs:
         options = {"token_pattern": token_pattern} if token_pattern is not None else {}
         scored = rollouts if score_splits is None else rollouts.filter(pl.col("split").is_in(list(score_splits)))
-        score_parts.append(score(scored, metrics=metrics, embedder=embedder, batch_size=batch_size,
-                                 cache_dir=cache_dir, progress=progress, **options))
-    scores = Scores.concat(score_parts)
+        scored = not_yet_scored(scored, score_parts)
+        if scored.height:
+            check_can_join(list(zip(saved, score_parts)), metrics, embedder, batch_size, token_pattern)
+            score_parts.append(score(scored, metrics=metrics, embedder=embedder, batch_size=batch_size,
+                                     cache_dir=cache_dir, progress=progress, **options))
+    scores = once_per_group(Scores.concat(score_parts))
     return Analysis(
         loaded=loaded,
         saved=saved,
