@@ -80,6 +80,8 @@ def read_rollouts(
             log.warning("%s: %s", report.path, sentence)
     if ignored:
         log.warning("ignored %d file(s) that are not rollout logs: %s", len(ignored), ", ".join(ignored[:5]))
+    if options.reward_weights is not None and not any(report.reward for report, _ in read):
+        log.warning("reward_weights given, but no file read sums reward columns (only TRL logs do): not used")
     frames = [frame for _, frame in read if frame.height]
     if not frames:
         raise InputError(
