@@ -19,6 +19,20 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 REPO = Path(__file__).resolve().parents[1]
+# Logs written by the real libraries (tests/data/real/README and make_*.py say how), and NoveltyBench
+# results written from its source's schema (no NoveltyBench run was available).
+REAL = REPO / "tests" / "data" / "real"
+NOVELTYBENCH = REPO / "tests" / "data" / "noveltybench_schema"
+TRL_PLAIN = REAL / "trl" / "plain_two_rewards"  # plain-text prompts, two reward functions, num_generations 4
+
+
+def run_cli(capsys, *args) -> tuple[int, str, str]:
+    """``rollout-diversity -q ARGS...`` in-process: (exit status, stdout, stderr)."""
+    from rollout_cli import main
+
+    code = main(["-q", *map(str, args)])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
 
 
 def write_jsonl(path: Path, rows: list[dict]) -> Path:
