@@ -6,7 +6,7 @@ word-level tokenizer over a 30-word vocabulary, saved to a temporary folder ``ti
 committed); its final layer is set so that every next-token distribution is one fixed unigram
 (``UNIGRAM``: mostly "four", "three", "zero", "six", "."), so the 3 repeats of a document often agree,
 majority voting can differ from taking the first answer, and exact_match is sometimes 1.
-The task is a local YAML (written here, copied next to the output as ``tiny_arith.yaml``):
+The task is a local YAML (written here, copied next to the output as ``tasks/tiny_arith.yaml``):
 4 documents from a local JSONL, ``output_type: generate_until``,
 ``repeats: 3``, sampling (temperature 1, 1 new token, until " ."), metric ``exact_match``, and
 two filters, ``first`` (take_first) and ``maj@3`` (majority_vote, take_first), so each document
@@ -126,7 +126,7 @@ def main() -> None:
                         "--include_path", str(tasks), "--tasks", "tiny_arith", "--batch_size", "4",
                         "--seed", "0,1234,1234,1234", "--log_samples", "--output_path", str(HERE)],
                        cwd=tmp, env=env, check=True)
-        shutil.copy(tasks / "tiny_arith.yaml", HERE / "tiny_arith.yaml")
+        shutil.copytree(tasks, HERE / "tasks")  # the task as run: tasks/tiny_arith.yaml + tasks/docs.jsonl
     for results in HERE.rglob("results_*.json"):
         data = json.loads(results.read_text())
         for key in ENVIRONMENT_KEYS:
