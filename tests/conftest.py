@@ -19,10 +19,9 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 REPO = Path(__file__).resolve().parents[1]
-# Logs written by the real libraries (tests/data/real/README and make_*.py say how), and NoveltyBench
-# results written from its source's schema (no NoveltyBench run was available).
+# Logs written by the real libraries, or from their source's schema where they cannot run here
+# (tests/data/real/make_*.py say which and how).
 REAL = REPO / "tests" / "data" / "real"
-NOVELTYBENCH = REPO / "tests" / "data" / "noveltybench_schema"
 TRL_PLAIN = REAL / "trl" / "plain_two_rewards"  # plain-text prompts, two reward functions, num_generations 4
 
 

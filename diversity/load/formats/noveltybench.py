@@ -10,7 +10,10 @@ first of its class, else 0), ``partition_scores`` (per class) and ``utility``.
   prompt), read as eval rollouts at step 0.
 - Per response: ``reward`` is its ``generation_scores`` entry, ``partition``
   its class and ``partition_score`` its class's score; the group's scalars
-  (``distinct``, ``utility``, ``model``) are kept on every row.
+  (``distinct``, ``utility``, ``model``) are kept on every row, and
+  ``partition_classes`` (max(partition) + 1) is added, since ``distinct`` is
+  max(partition) in the current code and the number of classes in older
+  published files.
 - ``generations: []`` (every retry of the model service failed) is counted
   and skipped, never a stop.
 - Lineage: the line's ``model``, else the model part of the ``<date>_<model>``
@@ -79,7 +82,7 @@ def _per_response(record: dict, size: int) -> list[dict]:
         if not isinstance(partition, list) or len(partition) != size or not all(_index(c) for c in partition):
             raise BadRow("partition", f"expected {size} class indices, one per generation")
         for extra, cls in zip(extras, partition):
-            extra["partition"] = cls
+            extra["partition"], extra["partition_classes"] = cls, max(partition) + 1
     scores = record.get("generation_scores")
     if scores is not None:
         if not isinstance(scores, list) or len(scores) != size or not all(_score(s) for s in scores):
