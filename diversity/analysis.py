@@ -173,7 +173,10 @@ def analyse(
     ``score_splits`` limits scoring to those splits (e.g. ``("eval",)`` for a
     long run's eval groups); every split still feeds entropy and reward.
     ``score_logs=False`` scores nothing: the saved scores among ``sources``
-    stand for the logs (their entropy, rewards and answers are still read)."""
+    stand for the logs (their entropy, rewards and answers are still read).
+    Either way a group a saved file holds keeps its saved score and counts
+    once, and scoring the other logs with another embedder or token pattern
+    than the saved scores' is an OptionError (:mod:`diversity.saved_scores`)."""
     from diversity.metrics.registry import METRICS
     from diversity.scoring import Scores, score
 

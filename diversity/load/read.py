@@ -39,7 +39,7 @@ def load_rollouts(
         paths: files, globs or directories (one or several).
         options: how to read them (:class:`LoadOptions`); or give its fields
             as keywords instead: ``format=``, ``group_size=``, ``lineage=``,
-            ``phase=``, ``on_bad_row=``.
+            ``phase=``, ``on_bad_row=``, ``split=``, ``reward_weights=``.
 
     Returns:
         A polars DataFrame: the canonical columns first, then every other
@@ -52,7 +52,8 @@ def load_rollouts(
 def read_rollouts(
     paths: str | Path | Iterable[str | Path], options: LoadOptions | None = None, **option_values
 ) -> LoadResult:
-    """Like :func:`load_rollouts`, but also returns what was read from each file."""
+    """Like :func:`load_rollouts`, but also returns what was read from each file, and what was summed,
+    dropped, de-duplicated or warned about (:class:`LoadResult`)."""
     options = LoadOptions.given(options, option_values)
     read, ignored = [], []
     for path, found_in_directory in expand_paths(paths):
