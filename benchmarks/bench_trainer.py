@@ -23,11 +23,11 @@ import time
 
 import torch
 
-from trainers.build import build_policy, pick_device
 from trainers.config import ControlConfig, RLConfig, RunConfig, TrainConfig, resolve_policy
 from trainers.loop import update
 from trainers.methods import make_method
-from trainers.rollouts import generate, score
+from trainers.policy_builder import build_policy, pick_device
+from trainers.rollouts import generate, token_logprobs_and_entropy
 from trainers.tasks import TASKS
 
 
@@ -47,7 +47,7 @@ def bench(minibatches: int, steps: int, warmup: int, device: torch.device) -> di
         t0 = time.perf_counter()
         batch = generate(policy, tokenizer, task, prompts, rl.group_size, rl.max_new_tokens, rl.temperature, generator, device)
         t1 = time.perf_counter()
-        batch = score(policy, batch, rl.temperature, rl.entropy_chunk)
+        batch = token_logprobs_and_entropy(policy, batch, rl.temperature, rl.entropy_chunk)
         t2 = time.perf_counter()
         update(policy, optimizer, method, batch, config, None)
         if device.type == "cuda":

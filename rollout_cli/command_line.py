@@ -27,7 +27,7 @@ SUBCOMMAND_MODULES = (
     "diversity.commands.score",
     "diversity.commands.report",
     "diversity.commands.plot",
-    "trainers.cli",
+    "trainers.commands",
     "trainers.experiment",
 )
 

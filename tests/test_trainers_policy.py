@@ -7,33 +7,16 @@ from pathlib import Path
 import pytest
 import torch
 
-from trainers.build import build_policy
+from tests.conftest import write_tiny_hf_model
 from trainers.config import PolicyConfig
 from trainers.policy import GPTConfig, HFPolicy, TinyGPT, left_pad, sample
+from trainers.policy_builder import build_policy
 from trainers.rollouts import Rollouts, response_logits
-from trainers.tasks import vocabulary
 
 CPU = torch.device("cpu")
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-def write_tiny_hf_model(directory: Path) -> Path:
-    """A randomly initialised 1-layer GPT-2 with a word-level tokenizer over the tasks' vocabulary."""
-    from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
-
-    words = ["<pad>", "<eos>", "<unk>", *vocabulary()]
-    core = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="<unk>"))
-    core.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=core, eos_token="<eos>", pad_token="<pad>", unk_token="<unk>")
-    torch.manual_seed(0)
-    config = GPT2Config(vocab_size=len(words), n_positions=64, n_embd=32, n_layer=1, n_head=2,
-                        eos_token_id=1, pad_token_id=0, bos_token_id=1)
-    GPT2LMHeadModel(config).save_pretrained(directory)
-    tokenizer.save_pretrained(directory)
-    return directory
 
 
 def cached_logits_match_full_forward(policy, prompts: list[list[int]], steps: int = 5) -> float:

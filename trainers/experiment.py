@@ -36,6 +36,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from rollout_common.run_directory import CHECKPOINTS, EVAL, METRICS, RunPaths, is_finished, read_config, read_jsonl
+
 log = logging.getLogger("diversity")
 
 TARGET_RAISE = 0.18  # the seed raised 0.27 -> 0.32
@@ -90,9 +92,7 @@ STAGES = (
 
 def settled_entropy(run_dir: Path) -> float:
     """Mean token-mean entropy over the second half of a run's steps (``metrics.jsonl``)."""
-    from trainers.rundir import read_jsonl
-
-    rows = read_jsonl(run_dir / "metrics.jsonl")
+    rows = read_jsonl(RunPaths(run_dir).metrics)
     half = [r["entropy"] for r in rows[len(rows) // 2 :]]
     return sum(half) / len(half)
 
@@ -109,10 +109,6 @@ def stage_options(stage: Stage, seed: int, preset: Preset, out: Path, raised_tar
     if stage.lineage == "repo_r_raised":
         options["target_entropy"] = f"{raised_target:.6g}"
     return options
-
-
-def is_finished(run_dir: Path) -> bool:
-    return (run_dir / "checkpoints" / "final.pt").is_file()
 
 
 def run_experiment(
@@ -171,7 +167,7 @@ def summarise(out: Path, seeds: int, report: Path, data_dir: Path, embedder: str
                        progress=progress)
     data_dir.mkdir(parents=True, exist_ok=True)
     analysis.scores.to_parquet(data_dir / "scores.parquet", force=True)
-    for log_name, table in (("metrics.jsonl", "training_metrics"), ("eval.jsonl", "evaluations")):
+    for log_name, table in ((METRICS, "training_metrics"), (EVAL, "evaluations")):
         with atomic_path(data_dir / f"{table}.parquet") as tmp:
             run_table(runs, log_name).write_parquet(tmp)
     write_text_atomic(data_dir / "experiment.json", json.dumps(record, indent=2, default=str) + "\n")
@@ -190,7 +186,7 @@ def publish_logs(out: Path, data_dir: Path, seed: int = 0) -> Path:
     shutil.rmtree(staging, ignore_errors=True)
     for stage in STAGES:
         shutil.copytree(out / f"seed{seed}" / stage.name, staging / stage.name,
-                        ignore=shutil.ignore_patterns("checkpoints"))
+                        ignore=shutil.ignore_patterns(CHECKPOINTS))
     old = data_dir / f".seed{seed}.old"
     if target.exists():
         target.rename(old)
@@ -206,7 +202,7 @@ def run_table(runs: list[Path], name: str):
 
     frames = []
     for run in runs:
-        seed = json.loads((run / "config.json").read_text())["run"]["seed"]
+        seed = read_config(run).seed
         frame = pl.read_ndjson(run / name, infer_schema_length=None)
         frames.append(frame.with_columns(pl.lit(seed).alias("seed"), pl.lit(run.name).alias("run")))
     return pl.concat(frames, how="diagonal_relaxed")

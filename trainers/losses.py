@@ -9,8 +9,16 @@ from __future__ import annotations
 
 import torch
 
-AGGREGATIONS = ("token-mean", "seq-mean-token-mean", "constant")
-KL_ESTIMATORS = ("k1", "k3")
+# The registries --aggregation and --kl-estimator are checked against (trainers/config.py) and --help lists.
+AGGREGATIONS = {
+    "token-mean": "sum over all tokens / number of tokens (DAPO; TRL and verl default)",
+    "seq-mean-token-mean": "mean over responses of each response's token mean (original GRPO)",
+    "constant": "sum / (N * max_tokens), a length-independent constant (Dr. GRPO)",
+}
+KL_ESTIMATORS = {
+    "k1": "x = logp - ref_logp, the log-ratio",
+    "k3": "exp(-x) + x - 1: non-negative, low variance (verl low_var_kl)",
+}
 
 
 def entropy_from_logits(logits: torch.Tensor, chunk_size: int | None = None) -> torch.Tensor:
@@ -49,12 +57,7 @@ def group_advantages(rewards: torch.Tensor, scale: bool = True, eps: float = 1e-
 
 
 def aggregate(loss: torch.Tensor, mask: torch.Tensor, mode: str, max_tokens: int) -> torch.Tensor:
-    """Reduce a per-token loss (N, R) to a scalar.
-
-    ``token-mean``: sum over all tokens / number of tokens (DAPO; TRL and verl default).
-    ``seq-mean-token-mean``: mean over responses of each response's token mean (original GRPO).
-    ``constant``: sum / (N * max_tokens), a length-independent constant (Dr. GRPO).
-    """
+    """Reduce a per-token loss (N, R) to a scalar, one of :data:`AGGREGATIONS`."""
     if mode == "token-mean":
         return (loss * mask).sum() / mask.sum().clamp(min=1.0)
     if mode == "seq-mean-token-mean":
@@ -81,16 +84,13 @@ def clipped_surrogate(
 
 
 def kl_estimate(logp: torch.Tensor, ref_logp: torch.Tensor, kind: str) -> torch.Tensor:
-    """Per-token KL(pi || ref) estimate from sampled tokens, x = logp - ref_logp.
-
-    k1 = x; k3 = exp(-x) + x - 1 (non-negative, low variance; verl ``low_var_kl``).
-    """
+    """Per-token KL(pi || ref) estimate from sampled tokens, one of :data:`KL_ESTIMATORS`."""
     x = logp - ref_logp
     if kind == "k1":
         return x
     if kind == "k3":
         return torch.exp(-x) + x - 1.0
-    raise ValueError(f"unknown KL estimator {kind!r}; choose k1 or k3")
+    raise ValueError(f"unknown KL estimator {kind!r}; choose one of {', '.join(KL_ESTIMATORS)}")
 
 
 def token_covariance(adv: torch.Tensor, logp: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

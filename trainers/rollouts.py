@@ -1,4 +1,5 @@
-"""Sampling groups of responses, grading them, and scoring them under a policy.
+"""Sampling groups of responses, grading them, and the log-probabilities and entropies of their
+tokens under a policy.
 
 N = groups x G responses, W prompt width (left-padded), R = max_new_tokens
 response width (right-padded). No I/O here.
@@ -27,8 +28,8 @@ class Rollouts:
     response_mask: torch.Tensor  # (N, R) float, 1.0 up to and including the end token
     texts: list[str]  # (N,) decoded responses
     rewards: torch.Tensor  # (N,)
-    old_logp: torch.Tensor | None = None  # (N, R) log pi_old(o_t), from score()
-    entropy: torch.Tensor | None = None  # (N, R) H_t of pi_old, from score()
+    old_logp: torch.Tensor | None = None  # (N, R) log pi_old(o_t), from token_logprobs_and_entropy()
+    entropy: torch.Tensor | None = None  # (N, R) H_t of pi_old, from token_logprobs_and_entropy()
 
     def group_rewards(self) -> torch.Tensor:
         return self.rewards.view(len(self.prompts), self.group_size)
@@ -107,8 +108,9 @@ def response_logits(policy, batch: Rollouts, temperature: float) -> torch.Tensor
 
 
 @torch.no_grad()
-def score(policy, batch: Rollouts, temperature: float, chunk_size: int, max_rows: int = 512) -> Rollouts:
-    """Fill ``old_logp`` and ``entropy`` under ``policy`` (the sampling policy), ``max_rows`` at a time."""
+def token_logprobs_and_entropy(policy, batch: Rollouts, temperature: float, chunk_size: int, max_rows: int = 512) -> Rollouts:
+    """Fill ``old_logp`` (log pi of each sampled token) and ``entropy`` (H_t) under ``policy``, the sampling
+    policy, ``max_rows`` at a time."""
     logps, entropies = [], []
     for start in range(0, batch.response_ids.shape[0], max_rows):
         part = _rows(batch, start, start + max_rows)

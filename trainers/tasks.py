@@ -72,7 +72,8 @@ class DemoNoise:
 
     slot_error: float = field(default=0.3, metadata={"help": "chance that a demonstration slot holds a plausible wrong word"})
     length_error: float = field(default=0.3, metadata={"help": "chance that a demonstration has one word too many or too few"})
-    zipf: float = field(default=3.0, metadata={"help": "exponent of the fixed preference order over correct words (0 = even spread)"})
+    zipf: float = field(default=3.0, metadata={
+        "help": "exponent of the fixed preference order over correct words (0 = even spread)"})
 
 
 def _held_out(k: int, index: int) -> bool:

@@ -17,7 +17,7 @@ import polars as pl
 
 from diversity.analysis import COLLAPSE_RATIO, Analysis, analyse, headline, most_collapsed_prompts
 from diversity.plots import make_figures
-from diversity.report import html
+from diversity.report import html, page_data
 from rollout_common.files import atomic_path, check_output_path
 from rollout_common.provenance import package_version
 
@@ -45,6 +45,7 @@ class Report:
     provenance: dict
     lineages: list[str] = field(default_factory=list)
     findings: str | None = None  # plain text shown as-is (escaped), e.g. an experiment's claims table
+    page_data: dict | None = None  # the interactive charts' and group browser's data (diversity.report.page_data)
 
     def render(self, fragment: bool = False) -> str:
         """The report as HTML: a whole page, or a fragment for a notebook cell."""
@@ -79,6 +80,8 @@ def build_report(
     extra_metrics: Sequence[str] = (),
     collapsed_prompts: int = 3,
     findings: str | None = None,
+    group_steps: Sequence[int] | None = None,
+    groups_per_step: int | None = None,
     **analyse_options,
 ) -> Report:
     """Score what needs scoring and assemble a :class:`Report`.
@@ -92,6 +95,8 @@ def build_report(
         extra_metrics: registered metrics drawn as a further figure.
         collapsed_prompts: how many of the least diverse prompts to show.
         findings: plain text shown under the headline (an experiment's claims).
+        group_steps, groups_per_step: which scored groups the page's browser carries
+            (:func:`diversity.report.page_data.select_groups`; default: all that fit ~3 MB).
         **analyse_options: passed to :func:`~diversity.analysis.analyse`
             (``load_options`` (a LoadOptions), ``metrics``, ``embedder``,
             ``cache_dir``, ``score_splits``, ``progress``, ...).
@@ -120,6 +125,7 @@ def build_report(
         provenance=_provenance(analysis),
         lineages=lineages,
         findings=findings,
+        page_data=page_data.page_data(analysis, group_steps=group_steps, groups_per_step=groups_per_step),
     )
 
 
