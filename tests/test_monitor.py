@@ -6,6 +6,8 @@ import hashlib
 import json
 import logging
 import random
+import subprocess
+import sys
 import threading
 import time
 
@@ -206,3 +208,10 @@ def test_the_rollout_log_is_a_canonical_log(tmp_path):
     assert rollouts.filter(pl.col("step") == 1)["reward"].to_list() == [1.0, None, None] * 4
     summary = score(rollouts.filter(pl.col("step") == 1), progress=False, metrics=["duplicate_fraction"]).summary
     assert summary["duplicate_fraction_mean"][0] == pytest.approx(expected[1][PREFIX + "duplicate_fraction"])
+
+
+def test_importing_the_monitor_loads_no_model_library():
+    code = "import sys, diversity.monitor; print(','.join(m for m in ('torch', 'transformers') if m in sys.modules))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == ""
