@@ -36,18 +36,14 @@ from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import polars as pl
 
 from diversity.embed import get_embedder
 from diversity.registry import resolve
 from diversity.schema import COLUMNS
-from diversity.scoring import score
+from diversity.scoring import Scores, score
 from rollout_common.errors import DiversityError, OptionError
-
-if TYPE_CHECKING:
-    from diversity.scoring import Scores
 
 log = logging.getLogger("diversity")
 
