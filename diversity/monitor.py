@@ -30,7 +30,10 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import queue
+import statistics
+import sys
 import threading
 from collections import Counter, deque
 from collections.abc import Sequence
@@ -250,11 +253,8 @@ class DiversityMonitor:
 
 def merge(results: Sequence[StepMetrics]) -> dict[str, float]:
     """One flat dict: each key's mean over the results that have it."""
-    sums: dict[str, list[float]] = {}
-    for result in results:
-        for key, value in result.values.items():
-            sums.setdefault(key, []).append(value)
-    return {key: sum(values) / len(values) for key, values in sums.items()}
+    keys = dict.fromkeys(key for result in results for key in result.values)
+    return {key: statistics.fmean(r.values[key] for r in results if key in r.values) for key in keys}
 
 
 # ---------------------------------------------------------------- background worker
@@ -283,17 +283,16 @@ class _Worker:
         if wait:
             self._jobs.join()
         out = []
-        while True:
-            try:
-                out.append(self._done.get_nowait())
-            except queue.Empty:
-                return out
+        while not self._done.empty():  # the training thread is the only reader
+            out.append(self._done.get())
+        return out
 
     def stop(self) -> None:
         self._jobs.put(None)
         self._thread.join()
 
     def _run(self) -> None:
+        _lower_priority()
         while (job := self._jobs.get()) is not None:
             try:
                 self._done.put(self._fn(*job))
@@ -302,6 +301,17 @@ class _Worker:
             finally:
                 self._jobs.task_done()
         self._jobs.task_done()
+
+
+def _lower_priority() -> None:
+    """Give the calling thread the lowest CPU priority, so on a busy CPU the background scoring takes
+    the cycles the training step leaves (Linux, where each thread has its own nice value; threads the
+    model starts from here inherit it). Measured in benchmarks/bench_callback.py."""
+    if sys.platform.startswith("linux"):
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+        except OSError as error:  # a sandbox may forbid it: run at normal priority
+            log.debug("background scoring keeps its priority (%s)", error)
 
 
 # ---------------------------------------------------------------- alerts

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import random
 import subprocess
 import sys
@@ -133,6 +134,23 @@ def test_embedding_results_come_with_a_later_call_merged_in_order():
     assert later[PREFIX + "vendi_score"] == pytest.approx((exact[2][PREFIX + "vendi_score"]
                                                            + exact[3][PREFIX + "vendi_score"]) / 2, rel=1e-12)
     inline.close()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice values are Linux's")
+def test_the_background_thread_runs_at_the_lowest_cpu_priority():
+    """So on a busy CPU it takes the cycles training leaves; the training thread keeps its priority."""
+    seen = []
+
+    class Spy(SlowEmbedder):
+        def encode(self, texts):
+            seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+            return super().encode(texts)
+
+    before = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    monitor = DiversityMonitor(group_size=2, embedder=Spy())
+    monitor.observe(1, ["p"], ["a", "b"])
+    monitor.close()
+    assert seen == [19] and os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == before
 
 
 def test_a_background_failure_is_raised_and_the_other_results_kept():
