@@ -12,20 +12,22 @@ every ``report_to`` backend (TensorBoard, wandb, trackio).
 Where the data comes from (TRL 1.16.0, ``trl/trainer/grpo_trainer.py``); callbacks are
 not handed the trainer, so the callback finds the one calling it at ``on_train_begin``:
 
-- ``_generate_and_score_completions`` appends each generation batch (gathered from all
-  processes, ``generation_batch_size`` rows, the ``num_generations`` answers to one
-  prompt consecutive) to the deques ``trainer._logs["prompt"|"completion"|"rewards"]``,
-  whose length is that batch size: after a generation they hold exactly that batch.
-  They are filled whether or not ``log_completions`` is on.
-- ``_prepare_inputs`` stores each new batch as a new list in ``trainer._buffered_inputs``
-  and reuses it for ``steps_per_generation x num_iterations`` micro-steps. The callback
+- ``_generate_and_score_completions`` (lines 2833-2837) appends each generation batch
+  (gathered from all processes, ``generation_batch_size`` rows, the ``num_generations``
+  answers to one prompt consecutive) to the deques ``trainer._logs["prompt"|"completion"|
+  "rewards"]``, whose length is that batch size (line 1088): after a generation they hold
+  exactly that batch. They are filled whether or not ``log_completions`` is on.
+- ``_prepare_inputs`` (lines 1537-1546) stores each new batch as a new list in
+  ``trainer._buffered_inputs`` and reuses it for ``steps_per_generation x num_iterations``
+  micro-steps. The callback
   looks after every micro-step (``on_substep_end``, ``on_step_end``) and takes the deques
   only when that list is a new object, so a batch TRL reuses, and writes again to
   ``completions_*.parquet`` at each logging step, is counted once: at the optimizer step
   it was generated in. Steps that reuse a batch carry no ``diversity/`` keys.
-- Results go into ``trainer._metrics["train"]``, which ``GRPOTrainer.log`` averages over
-  the logging window with TRL's own metrics. On the last step the callback waits for
-  background embedding work so the final log carries it.
+- Results go into ``trainer._metrics["train"]``, which ``GRPOTrainer.log`` (line 3302)
+  averages over the logging window with TRL's own metrics. (``Trainer.log`` copies a log
+  into ``log_history`` before ``on_log`` runs, so a callback cannot add keys there.) On
+  the last step the callback waits for background embedding work so the final log has it.
 
 Conversational prompts and completions (lists of messages) are scored as their message
 contents, one message a line. Only the main process scores; eval batches are not scored.
