@@ -184,6 +184,7 @@ _SPECS = (
         "Mean over responses of sacrebleu's sentence BLEU (0-100) of the response against the group's other "
         "responses; its cost grows with G squared, so it is not computed by default.",
         False, (0.0, 100.0), "lexical", m.self_bleu, m.self_bleu_batch, min_group_size=2, default=False,
+        without_tokens="sacrebleu's 13a tokens, where punctuation and symbols are tokens; an empty response scores 0",
         source="Zhu et al. 2018 (Texygen); sacrebleu sentence_bleu",
     ),
     MetricSpec(
@@ -205,6 +206,7 @@ _SPECS = (
         "Number of distinct answers among the correct responses (distinct as duplicate_fraction counts them); "
         "0 when none is correct.",
         True, (0.0, "G"), "lexical", m.distinct_correct, m.distinct_correct_batch, needs=("correct",),
+        without_tokens="compared by normalised text, as duplicate_fraction: two different token-less answers are distinct",
         source="SPEC.md §1 (arXiv 2604.16027)",
     ),
     MetricSpec(
