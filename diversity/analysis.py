@@ -26,6 +26,7 @@ from pathlib import Path
 import polars as pl
 
 from diversity.load import LoadOptions, LoadResult, read_rollouts
+from diversity.saved_scores import check_can_join, check_same_settings, not_yet_scored, once_per_group
 from rollout_common.errors import InputError
 from rollout_common.run_directory import RunConfig, RunPaths, is_run_directory, read_config, read_jsonl
 
@@ -172,7 +173,10 @@ def analyse(
     ``score_splits`` limits scoring to those splits (e.g. ``("eval",)`` for a
     long run's eval groups); every split still feeds entropy and reward.
     ``score_logs=False`` scores nothing: the saved scores among ``sources``
-    stand for the logs (their entropy, rewards and answers are still read)."""
+    stand for the logs (their entropy, rewards and answers are still read).
+    Either way a group a saved file holds keeps its saved score and counts
+    once, and scoring the other logs with another embedder or token pattern
+    than the saved scores' is an OptionError (:mod:`diversity.saved_scores`)."""
     from diversity.metrics.registry import METRICS
     from diversity.scoring import Scores, score
 
@@ -184,12 +188,16 @@ def analyse(
     loaded = read_rollouts(logs, load_options or LoadOptions()) if logs else None
     rollouts = loaded.frame if loaded is not None else pl.DataFrame()
     score_parts = [Scores.read_parquet(p) for p in saved]
+    check_same_settings(list(zip(saved, score_parts)))
     if loaded is not None and score_logs:
         options = {"token_pattern": token_pattern} if token_pattern is not None else {}
         scored = rollouts if score_splits is None else rollouts.filter(pl.col("split").is_in(list(score_splits)))
-        score_parts.append(score(scored, metrics=metrics, embedder=embedder, batch_size=batch_size,
-                                 cache_dir=cache_dir, progress=progress, **options))
-    scores = Scores.concat(score_parts)
+        scored = not_yet_scored(scored, score_parts)
+        if scored.height:
+            check_can_join(list(zip(saved, score_parts)), metrics, embedder, batch_size, token_pattern)
+            score_parts.append(score(scored, metrics=metrics, embedder=embedder, batch_size=batch_size,
+                                     cache_dir=cache_dir, progress=progress, **options))
+    scores = once_per_group(Scores.concat(score_parts))
     return Analysis(
         loaded=loaded,
         saved=saved,

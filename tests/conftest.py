@@ -19,6 +19,19 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 REPO = Path(__file__).resolve().parents[1]
+# Logs written by the real libraries, or from their source's schema where they cannot run here
+# (tests/data/real/make_*.py say which and how).
+REAL = REPO / "tests" / "data" / "real"
+TRL_PLAIN = REAL / "trl" / "plain_two_rewards"  # plain-text prompts, two reward functions, num_generations 4
+
+
+def run_cli(capsys, *args) -> tuple[int, str, str]:
+    """``rollout-diversity -q ARGS...`` in-process: (exit status, stdout, stderr)."""
+    from rollout_cli import main
+
+    code = main(["-q", *map(str, args)])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
 
 
 def write_jsonl(path: Path, rows: list[dict]) -> Path:
@@ -79,12 +92,12 @@ def canonical_file(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def trl_dir(tmp_path: Path) -> Path:
-    """A TRL output_dir: completions/completions_{step:05d}.parquet, num_generations = 4."""
+    """A TRL output_dir: completions/completions_{step:05d}.parquet, num_generations = 4, a new batch each step."""
     out = tmp_path / "my-trl-run"
     (out / "completions").mkdir(parents=True)
     for step in (5, 10):
         rows = [
-            {"step": step, "prompt": f"q{p}", "completion": f"c{p}-{i}",
+            {"step": step, "prompt": f"q{p}", "completion": f"c{p}-{i}" + ("" if step == 5 else " later"),
              "accuracy": float(i % 2), "format": 0.25, "advantage": 0.1 * i}
             for p in range(3) for i in range(4)
         ]

@@ -14,6 +14,7 @@ def add_load_options(parser: argparse.ArgumentParser) -> None:
     """The logs, and the loader's options; for every command that reads logs."""
     from diversity.load.formats import FORMATS
     from diversity.load.options import BAD_ROW_MODES
+    from diversity.schema import SPLITS
 
     parser.add_argument("logs", nargs="+", metavar="LOG", help="rollout log files, globs or directories")
     parser.add_argument(
@@ -30,6 +31,16 @@ def add_load_options(parser: argparse.ArgumentParser) -> None:
         "--on-bad-row", default="error", choices=list(BAD_ROW_MODES),
         help="stop at the first bad row (default) or skip bad rows and report how many and where",
     )
+    parser.add_argument(
+        "--split", default=None, choices=list(SPLITS),
+        help="set the split of every row, in any format (default: from the log; verl dumps in a folder named "
+             "like a validation_data_dir, e.g. validation/, are eval)",
+    )
+    parser.add_argument(
+        "--reward-weights", default=None, metavar="W1,W2,...",
+        help="TRL: the run's reward_weights, one per reward column in the file's order, e.g. 1.0,0.5; reward is "
+             "then TRL's total, the weighted sum skipping nulls (default: every weight 1; `inspect` shows the columns)",
+    )
 
 
 def load_options(args: argparse.Namespace):
@@ -37,7 +48,7 @@ def load_options(args: argparse.Namespace):
     from diversity.load import LoadOptions
 
     return LoadOptions(format=args.format, group_size=args.group_size, lineage=args.lineage, phase=args.phase,
-                       on_bad_row=args.on_bad_row)
+                       on_bad_row=args.on_bad_row, split=args.split, reward_weights=args.reward_weights)
 
 
 def read_logs(args: argparse.Namespace):

@@ -8,11 +8,13 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields
-from numbers import Integral
+from numbers import Integral, Real
 from typing import Any
 
 from diversity.load.formats import FORMATS
+from diversity.schema import SPLITS
 from rollout_common.errors import OptionError
 
 BAD_ROW_MODES = ("error", "skip")
@@ -32,6 +34,12 @@ class LoadOptions:
     """sets the phase of every row (default: the file's own, else "1")"""
     on_bad_row: str = "error"
     """``"error"``: raise at the first bad row; ``"skip"``: skip it, counted with its location in the LoadResult"""
+    split: str | None = None
+    """sets the split of every row, "train" or "eval", in any format (default: the file's own; verl dumps in a
+    folder named like a validation_data_dir are eval)"""
+    reward_weights: tuple[float, ...] | None = None
+    """TRL: the run's ``reward_weights``, one per reward column in the file's column order; ``reward`` is then
+    TRL's total, the weighted sum skipping nulls (default: every weight 1)"""
 
     def __post_init__(self) -> None:
         if self.format != "auto" and self.format not in FORMATS:
@@ -45,6 +53,10 @@ class LoadOptions:
             value = getattr(self, name)
             if value is not None and not isinstance(value, str):
                 raise OptionError(f"{name} must be a string, not {value!r}; write {name}={str(value)!r}")
+        if self.split is not None and self.split not in SPLITS:
+            raise OptionError(f"split must be one of {', '.join(SPLITS)}, not {self.split!r}")
+        if self.reward_weights is not None:
+            object.__setattr__(self, "reward_weights", _weights(self.reward_weights))
 
     @property
     def skip_bad_rows(self) -> bool:
@@ -64,3 +76,26 @@ class LoadOptions:
         if values:
             raise OptionError(f"pass either a LoadOptions or its fields as keywords ({', '.join(values)}), not both")
         return options
+
+
+def _weights(values: Any) -> tuple[float, ...]:
+    """Reward weights as a tuple of finite floats; from a sequence or a comma-separated string ("1.0,0.5")."""
+    if isinstance(values, str):
+        values = [v for v in values.split(",") if v.strip()]
+    try:
+        items = list(values)
+    except TypeError:
+        raise OptionError(f"reward_weights must be a list of numbers, not {values!r}") from None
+    weights = []
+    for value in items:
+        if isinstance(value, str):
+            try:
+                value = float(value)
+            except ValueError:
+                raise OptionError(f"reward weight {value!r} is not a number; write e.g. 1.0,0.5") from None
+        if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
+            raise OptionError(f"reward weight {value!r} is not a finite number; write e.g. [1.0, 0.5]")
+        weights.append(float(value))
+    if not weights:
+        raise OptionError("reward_weights is empty; give one weight per reward column, or leave it unset")
+    return tuple(weights)

@@ -8,7 +8,7 @@ and a damaged file is refused before any of its rows is converted.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,10 @@ class Records:
     columns: set[str]
     rows: list[tuple[int, dict[str, Any]]]
     unit: str  # "line" or "row": what the location counts, for messages
+    order: list[str] = field(default_factory=list)
+    """the columns in the file's order (JSONL: as they first appear)"""
+    dtypes: dict[str, pl.DataType] = field(default_factory=dict)
+    """each column's type as the file declares it (Parquet); empty for JSONL and CSV, whose values carry their own"""
 
 
 def open_records(path: Path) -> Records:
@@ -47,7 +51,7 @@ def open_records(path: Path) -> Records:
 
 def _read_jsonl(path: Path) -> Records:
     rows: list[tuple[int, dict[str, Any]]] = []
-    columns: set[str] = set()
+    columns: dict[str, None] = {}  # ordered: a column's place is where it first appears
     with open(path, "rb") as handle:
         for number, raw in enumerate(handle, start=1):
             try:
@@ -75,11 +79,11 @@ def _read_jsonl(path: Path) -> Records:
                     path, f"expected a JSON object, found {type(record).__name__}", line=number,
                     fix="write one object per line",
                 )
-            columns.update(record)
+            columns.update(dict.fromkeys(record))
             rows.append((number, record))
     if not rows:
         raise InputError(path, "the file holds no records", fix="re-export the log or remove it from the inputs")
-    return Records(path, columns, rows, "line")
+    return Records(path, set(columns), rows, "line", order=list(columns))
 
 
 def _read_parquet(path: Path) -> Records:
@@ -90,7 +94,9 @@ def _read_parquet(path: Path) -> Records:
             path, f"cannot read Parquet ({type(error).__name__}: {str(error).splitlines()[0][:160]})",
             fix="the file may be truncated or not Parquet; re-export it",
         ) from None
-    return _frame_records(path, table, first_row=1)
+    records = _frame_records(path, table, first_row=1)
+    records.dtypes = dict(table.schema)
+    return records
 
 
 def _read_csv(path: Path) -> Records:
@@ -119,4 +125,4 @@ def _frame_records(path: Path, table: pl.DataFrame, first_row: int) -> Records:
     if table.height == 0:
         raise InputError(path, "the file holds no records", fix="re-export the log or remove it from the inputs")
     rows = list(enumerate(table.iter_rows(named=True), start=first_row))
-    return Records(path, set(table.columns), rows, "row")
+    return Records(path, set(table.columns), rows, "row", order=list(table.columns))

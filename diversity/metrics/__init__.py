@@ -5,7 +5,8 @@ next to the line that implements it. One module per family:
 
 - :mod:`~diversity.metrics.text_engine`: :class:`Groups`, :class:`Corpus`
   (N texts laid out as B contiguous groups, each distinct text tokenised once
-  into exact integer ids) and the tokenisation rule, :func:`tokenize`; beneath
+  into exact integer ids), the tokenisation rule, :func:`tokenize`, and the
+  form responses are compared in for duplicates, :func:`normalise`; beneath
   it :mod:`~diversity.metrics.vocabulary` (token ids from bytes) and
   :mod:`~diversity.metrics.sorted_rows` (row-wise sorts of id rows).
 - :mod:`~diversity.metrics.lexical`: metrics that read the texts of a group;
@@ -60,7 +61,7 @@ from diversity.metrics.lexical import (
     repetition_fraction,
     repetition_fraction_batch,
 )
-from diversity.metrics.text_engine import TOKEN_PATTERN, Corpus, Groups, tokenize
+from diversity.metrics.text_engine import TOKEN_PATTERN, Corpus, Groups, normalise, tokenize
 from diversity.metrics.vendi import EIGEN_RTOL, VENDI_Q, kernel_spectrum, renyi_entropy, vendi_score, vendi_score_batch
 
 __all__ = [
@@ -92,6 +93,7 @@ __all__ = [
     "kernel_spectrum",
     "ngram_vendi",
     "ngram_vendi_batch",
+    "normalise",
     "pairwise_cosine",
     "pairwise_cosine_batch",
     "renyi_entropy",

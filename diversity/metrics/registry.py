@@ -46,6 +46,9 @@ class MetricSpec:
     """Computed when ``score(metrics=None)``."""
     source: str = ""
     """Where the definition comes from."""
+    without_tokens: str = ""
+    """Lexical metrics: what a response with no token under the pattern (emoji, punctuation, operators only)
+    contributes; every such case has a defined value."""
 
     @property
     def needs_embeddings(self) -> bool:
@@ -79,30 +82,36 @@ _SPECS = (
         f"(seq-rep-{m.REPETITION_N}; 0 for a response shorter than {m.REPETITION_N} tokens).",
         False, (0.0, 1.0), "lexical", m.repetition_fraction, m.repetition_fraction_batch,
         source="Welleck et al. 2019, facebookresearch/unlikelihood_training custom/metrics.py",
+        without_tokens="0, as any response shorter than n: it repeats nothing",
     ),
     MetricSpec(
         "duplicate_fraction",
-        "1 - distinct responses / G, responses compared as lowercase token sequences.",
+        "1 - distinct responses / G, responses compared case-folded with whitespace runs collapsed and trimmed "
+        "(any other difference makes two responses distinct).",
         False, (0.0, 1.0), "lexical", m.duplicate_fraction, m.duplicate_fraction_batch,
         source="SPEC.md §1",
+        without_tokens="compared by its normalised text like any response: tokens play no part",
     ),
     MetricSpec(
         "jaccard_overlap",
         f"Mean over pairs of responses of the Jaccard similarity of their {m.JACCARD_N}-gram sets.",
         False, (0.0, 1.0), "lexical", m.jaccard_overlap, m.jaccard_overlap_batch, min_group_size=2,
         source="SPEC.md §1",
+        without_tokens="an empty n-gram set: J(∅, ∅) = 1 with another such response, 0 with a response that has n-grams",
     ),
     MetricSpec(
         "distinct_n",
         f"Distinct {m.DISTINCT_N}-grams / {m.DISTINCT_N}-grams over the whole group.",
         True, (0.0, 1.0), "lexical", m.distinct_n, m.distinct_n_batch,
         source="Li et al. 2016; cshaib/diversity",
+        without_tokens="adds no n-gram; a group with no n-gram at all scores 1 (nothing repeated)",
     ),
     MetricSpec(
         "compression_ratio",
         "Bytes of the group's responses / bytes after gzip; redundant groups compress more.",
         False, (0.0, float("inf")), "lexical", m.compression_ratio, m.compression_ratio_batch,
         source="cshaib/diversity",
+        without_tokens="counted by its UTF-8 bytes like any response: tokens play no part",
     ),
     MetricSpec(
         "pairwise_cosine",
@@ -140,6 +149,8 @@ _SPECS = (
         "Vendi score of the responses' unigram + bigram count vectors under the cosine kernel.",
         True, (1.0, "G"), "lexical", m.ngram_vendi, m.ngram_vendi_batch, default=False,
         source="vertaix/Vendi-Score text_utils.ngram_vendi_score",
+        without_tokens="a zero count vector: identical to every other zero vector, orthogonal to the rest "
+                       "(diversity.metrics.kernels), so all such responses count as one answer",
     ),
 )
 

@@ -154,7 +154,8 @@ def _definitions(metric_names: Sequence[str]) -> list[dict]:
 def _provenance(analysis: Analysis) -> dict:
     loaded = analysis.loaded
     files = [vars(f) for f in loaded.files] if loaded is not None else []
-    files += [{"path": str(p), "format": "saved scores", "rows": "-", "skipped": 0, "skipped_at": []}
+    files += [{"path": str(p), "format": "saved scores", "rows": "-", "skipped": 0, "skipped_at": [], "reward": None,
+               "split": None, "counts": {}, "notes": []}
               for p in analysis.saved]
     return {
         "files": files,
@@ -162,6 +163,7 @@ def _provenance(analysis: Analysis) -> dict:
         "rows": loaded.frame.height if loaded is not None else "-",
         "groups": analysis.scores.groups.height,
         "skipped": loaded.skipped if loaded is not None else 0,
+        "counts": loaded.counts if loaded is not None else {},
         "embedder": analysis.scores.embedder or analysis.embedder,
         "packages": {name: package_version(name) for name in _PACKAGES},
         "configs": {run.name: json.dumps(run.config.raw, indent=2, sort_keys=True) for run in analysis.runs},

@@ -13,6 +13,9 @@ if TYPE_CHECKING:
     from diversity.load.records import Records
     from diversity.load.result import FileReport
 
+    # What the loader has read in one format: each file's report and canonical rows.
+    ReadFiles = list[tuple[FileReport, pl.DataFrame]]
+
 
 @dataclass(frozen=True)
 class Format:
@@ -27,6 +30,10 @@ class Format:
     read: Callable[[Records, FileReport, LoadOptions], pl.DataFrame]
     """converts a file's records to canonical rows (``rows.to_frame``), counting skipped rows on the FileReport;
     lineage and phase left null are filled by the loader"""
+    finish: Callable[[ReadFiles, LoadOptions], ReadFiles] | None = None
+    """optional: runs once over all the files read in this format, after lineage, phase and split are filled,
+    for what one file cannot tell (a batch re-logged at a later step, a group larger than its run's usual);
+    returns the (report, frame) pairs to keep, noting on each report what it changed"""
 
     def matches(self, columns: set[str]) -> bool:
         return set(self.columns) <= columns
