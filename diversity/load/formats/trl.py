@@ -19,9 +19,11 @@ with them, following TRL's own semantics:
   TRL's total, the nansum of the weighted columns (``reward_weights``), and
   null when every column is null (TRL marks such a row unscorable). The
   columns are kept as they were.
-- Re-logged batches: with ``steps_per_generation > 1`` (also implied by
-  gradient accumulation) TRL writes the same generation batch again at each
-  optimizer step with only ``step`` changed (:func:`drop_relogged`).
+- Re-logged batches: with ``steps_per_generation > 1`` (or ``num_iterations >
+  1``) TRL writes the same generation batch again at each optimizer step with
+  only ``step`` changed (:func:`drop_relogged`). Gradient accumulation alone
+  does not (a new batch every optimizer step, verified on TRL 1.16's files);
+  the check reads the files, not the config, so both cases are right.
 """
 
 from __future__ import annotations
@@ -246,7 +248,7 @@ def drop_relogged(read: ReadFiles, options: LoadOptions) -> ReadFiles:
             report.note("relogged_rows_dropped", frame.height,
                         f"{frame.height} rows repeat the batch first logged at step {first_step[run]} with only "
                         f"'step' changed (TRL re-logs a generation batch at every optimizer step when "
-                        f"steps_per_generation > 1): dropped, kept once at step {first_step[run]}")
+                        f"steps_per_generation or num_iterations > 1): dropped, kept once at step {first_step[run]}")
             frame = frame.clear()
         else:
             first_step[run] = _first(frame, "step")

@@ -6,7 +6,8 @@ wrote). verl reorders rows (sequence-length balancing), so groups are formed
 from keys, not positions:
 
 - With ``uid`` (the v1 trainer): ``uid`` is ``{prompt uid}_{session}_{output
-  index}``, and a group is every row of one prompt uid, so two data-set items
+  index}``, and a group is every row of one prompt uid (the part before the
+  first ``_``, as verl's own ``key.split("_")[0]``), so two data-set items
   with the same prompt text stay two groups. A session of a multi-output
   (tool-calling) agent loop writes one row per output; it is one sampled
   answer, so its rows are joined into one response **[ours]**: its turns from
@@ -43,8 +44,8 @@ if TYPE_CHECKING:
 # verl has no default for trainer.validation_data_dir; these are the names its recipes and users give it
 # (the recipes' $CKPTS_DIR/validation, "val", "val_outputs", ...).
 VALIDATION_FOLDERS = ("validation", "val", "validation_data", "val_data", "val_generations", "val_outputs")
-# v1 trainer keys: {prompt uid}_{session}_{output index}
-_SESSION_KEY = re.compile(r"^(?P<prompt>.+)_(?P<session>\d+)_(?P<output>\d+)$")
+# v1 trainer keys: {prompt uid}_{session}_{output index}; the prompt uid is a uuid (no "_")
+_SESSION_KEY = re.compile(r"^(?P<prompt>[^_]+)_(?P<session>\d+)_(?P<output>\d+)$")
 
 
 def read(records: Records, report: FileReport, options: LoadOptions) -> pl.DataFrame:
