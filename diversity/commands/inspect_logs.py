@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
         for sentence in report.notes:
             print(f"  {sentence}")
     for path in result.ignored:
-        print(f"{path}: ignored (not a rollout log)")
+        print(f"{path}: ignored ({result.why_ignored.get(path, 'not a rollout log')})")
     frame = result.frame
     table = (
         frame.group_by("lineage", "phase", "split", "step", "group_id")
