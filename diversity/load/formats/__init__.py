@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from diversity.load.formats import canonical, noveltybench, trl, verl
+from diversity.load.formats import canonical, noveltybench, skyrl, trl, verl
 from diversity.load.formats.base import Format
 
 if TYPE_CHECKING:
@@ -25,6 +25,7 @@ FORMATS: dict[str, Format] = {
         trl.FORMAT,
         verl.FORMAT,
         noveltybench.FORMAT,
+        skyrl.FORMAT,
     )
 }
 
