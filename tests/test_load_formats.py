@@ -73,3 +73,89 @@ def test_skyrl_bad_score_names_file_line_and_field(tmp_path) -> None:
     with pytest.raises(InputError, match=r"x.jsonl:2: field 'score'"):
         diversity.load_rollouts(path)
     assert diversity.load_rollouts(path, on_bad_row="skip")["step"].to_list() == [3]
+
+
+# ---------------------------------------------------------------- slime
+
+SLIME = REAL / "slime"
+
+
+def test_slime_groups_by_group_index_with_the_rollout_id_as_step() -> None:
+    result = diversity.read_rollouts(SLIME / "dump")
+    frame = result.frame
+    assert sizes(frame, "split", "step", "group_id") == {
+        ("eval", 1, "4"): 4, ("eval", 1, "5"): 4,
+        ("train", 0, "0"): 4, ("train", 0, "1"): 4, ("train", 1, "2"): 4, ("train", 1, "3"): 3,
+    }
+    assert set(frame["lineage"]) == {"dump"}  # the --dump-details folder above rollout_data/
+    assert result.counts == {"aborted_samples_dropped": 1}
+    assert "tokens" not in frame.columns and "rollout_log_probs" not in frame.columns
+    assert {"label", "status", "index", "metadata"} <= set(frame.columns)
+
+
+def test_slime_message_prompts_and_dict_rewards() -> None:
+    frame = diversity.load_rollouts(SLIME / "dump" / "rollout_data" / "1.pt")
+    first = frame.row(0, named=True)
+    assert first["prompt"].startswith("Please reason step by step") and first["prompt"].endswith("below 20?")
+    assert first["prompt_roles"] == ["system", "user"]
+    assert first["reward"] == 1.0 and first["reward_details"] == {"score": 1.0, "acc": True, "pred": "8"}
+    truncated = frame.filter(pl.col("status") == "truncated").row(0, named=True)
+    assert truncated["reward"] == 0.0 and truncated["n_tokens"] > 0  # response_length
+    string_prompts = diversity.load_rollouts(SLIME / "dump" / "rollout_data" / "0.pt")
+    assert string_prompts["prompt"][0].startswith("<|im_start|>system") and "prompt_roles" not in string_prompts.columns
+
+
+def test_slime_on_the_command_line(capsys) -> None:
+    code, out, _ = run_cli(capsys, "inspect", SLIME / "dump")
+    assert code == 0 and "aborted" in out and "slime, 7 rows" in out
+    assert "dump                 1      train       2           0-1       4       15  3,4" in out
+
+
+def test_slime_file_that_needs_arbitrary_unpickling_is_refused_in_one_line(capsys) -> None:
+    path = SLIME / "pickled_class" / "rollout_data" / "0.pt"
+    with pytest.raises(InputError, match=r"0\.pt: refused: .*slime\.utils\.types\.Sample.*not unpickled"):
+        diversity.load_rollouts(path)
+    code, _, err = run_cli(capsys, "inspect", SLIME / "pickled_class")
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "refused" in err
+
+
+class _RunsCode:
+    """A pickle that would create a folder if it were unpickled without weights_only."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+
+        return os.mkdir, (str(self.marker),)
+
+
+def test_a_torch_file_that_would_run_code_runs_nothing(tmp_path) -> None:
+    torch = pytest.importorskip("torch")
+    marker = tmp_path / "ran"
+    path = tmp_path / "rollout_data" / "0.pt"
+    path.parent.mkdir()
+    torch.save({"rollout_id": 0, "samples": [{"group_index": 0, "prompt": "p", "response": _RunsCode(marker)}]}, path)
+    with pytest.raises(InputError, match="refused"):
+        diversity.load_rollouts(tmp_path)
+    assert not marker.exists()
+
+
+def test_slime_bad_sample_names_file_sample_and_field(tmp_path) -> None:
+    torch = pytest.importorskip("torch")
+    path = tmp_path / "rollout_data" / "3.pt"
+    path.parent.mkdir()
+    good = {"group_index": 0, "prompt": "p", "response": "r", "reward": 1.0, "status": "completed"}
+    torch.save({"rollout_id": 3, "samples": [good, {**good, "reward": {"acc": True, "pred": "x"}}]}, path)
+    with pytest.raises(InputError, match=r"3\.pt: row 2: field 'reward': a dict without 'score'"):
+        diversity.load_rollouts(path)
+    assert diversity.load_rollouts(path, on_bad_row="skip")["step"].to_list() == [3]
+
+
+def test_a_directory_search_reads_pt_files_only_in_rollout_data(tmp_path) -> None:
+    torch = pytest.importorskip("torch")
+    torch.save({"weight": torch.zeros(2)}, tmp_path / "model.pt")  # a checkpoint: never opened by a search
+    write_jsonl(tmp_path / "logs" / "a.jsonl", [{"group_id": "g", "prompt": "p", "response": "r", "step": 0}])
+    result = diversity.read_rollouts(tmp_path)
+    assert [f.path for f in result.files] == [str(tmp_path / "logs" / "a.jsonl")] and result.ignored == []

@@ -25,8 +25,9 @@ from rollout_common.errors import InputError
 SUFFIXES = (".jsonl", ".parquet", ".csv", ".arrow")
 TORCH_SUFFIX = ".pt"
 _JSON_LINES = (".jsonl", ".json", ".ndjson")
-# How torch.load(weights_only=True) names the global a pickle wanted to load.
-_UNSAFE_GLOBAL = re.compile(r"GLOBAL (\S+) was not an allowed global")
+# How torch.load(weights_only=True) names the global a pickle wanted to load ("Unsupported global: GLOBAL
+# slime.utils.types.Sample was not an allowed global ...", "unsupported GLOBAL posix.mkdir whose module ...").
+_UNSAFE_GLOBAL = re.compile(r"\bGLOBAL (\S+) (?:was not an allowed global|whose module)")
 
 
 @dataclass

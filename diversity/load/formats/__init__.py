@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from diversity.load.formats import canonical, noveltybench, skyrl, trl, verl
+from diversity.load.formats import canonical, noveltybench, skyrl, slime, trl, verl
 from diversity.load.formats.base import Format
 
 if TYPE_CHECKING:
@@ -26,6 +26,7 @@ FORMATS: dict[str, Format] = {
         verl.FORMAT,
         noveltybench.FORMAT,
         skyrl.FORMAT,
+        slime.FORMAT,
     )
 }
 
