@@ -159,3 +159,45 @@ def test_a_directory_search_reads_pt_files_only_in_rollout_data(tmp_path) -> Non
     write_jsonl(tmp_path / "logs" / "a.jsonl", [{"group_id": "g", "prompt": "p", "response": "r", "step": 0}])
     result = diversity.read_rollouts(tmp_path)
     assert [f.path for f in result.files] == [str(tmp_path / "logs" / "a.jsonl")] and result.ignored == []
+
+
+# ---------------------------------------------------------------- lm-evaluation-harness
+
+LM_EVAL = REAL / "lm_eval"
+
+
+def test_lm_eval_one_group_per_document_deduplicated_across_filters() -> None:
+    result = diversity.read_rollouts(LM_EVAL)
+    frame = result.frame
+    assert sizes(frame, "group_id") == {(f"tiny_arith:{d}",): 3 for d in range(4)}  # repeats: 3
+    assert result.counts == {"filter_rows_deduplicated": 4}  # 8 lines = 4 docs x 2 filters
+    (report,) = result.files
+    assert report.rows == 12 and "first" in report.reward
+    assert [p.endswith("docs.jsonl") for p in result.ignored] == [True]  # the task's data set, not samples
+    assert set(frame["task"]) == {"tiny_arith"} and set(frame["lineage"]) == {"tiny-gpt2"}
+    assert set(frame["split"]) == {"eval"} and set(frame["step"]) == {0}
+    doc0 = frame.filter(pl.col("doc_id") == 0)
+    assert doc0["response"].to_list() == ["four", "four", "six"] and doc0["prompt"][0] == "Q: what is three plus one A:"
+    assert doc0["reward"].to_list() == [1.0] * 3 and set(doc0["reward_filter"]) == {"first"}
+    # every filter's metric kept, the reward from the first
+    assert {"exact_match,first", "exact_match,maj@3"} <= set(frame.columns)
+    assert frame["reward"].to_list() == frame["exact_match,first"].to_list()
+
+
+def test_lm_eval_on_the_command_line_states_the_deduplication(capsys) -> None:
+    code, out, _ = run_cli(capsys, "inspect", LM_EVAL / "tiny-gpt2")
+    assert code == 0 and "lm_eval, 12 rows" in out
+    assert "4 line(s) repeat a document's samples under another filter: de-duplicated on doc_id" in out
+    assert "filter rows deduplicated: 4" in out
+
+
+def test_lm_eval_filters_with_different_samples_or_loglikelihood_rows_are_refused(tmp_path) -> None:
+    (source,) = (LM_EVAL / "tiny-gpt2").glob("samples_*.jsonl")
+    lines = [json.loads(line) for line in source.read_text().splitlines()]
+    lines[5]["resps"] = [["x", "y", "z"]]  # doc 1 under maj@3
+    path = write_jsonl(tmp_path / "samples_tiny_arith_2026-01-01T00-00-00.000001.jsonl", lines)
+    with pytest.raises(InputError, match=r"jsonl:6: field 'resps': differs from line 2's for doc_id 1"):
+        diversity.load_rollouts(path)
+    loglikelihood = {**lines[0], "resps": [[["-1.5", "False"]], [["-0.5", "True"]]]}
+    with pytest.raises(InputError, match=r"jsonl:1: field 'resps': expected one request's generations"):
+        diversity.load_rollouts(write_jsonl(tmp_path / "samples_mc.jsonl", [loglikelihood]))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from diversity.load.formats import canonical, noveltybench, skyrl, slime, trl, verl
+from diversity.load.formats import canonical, lm_eval, noveltybench, skyrl, slime, trl, verl
 from diversity.load.formats.base import Format
 
 if TYPE_CHECKING:
@@ -27,6 +27,7 @@ FORMATS: dict[str, Format] = {
         noveltybench.FORMAT,
         skyrl.FORMAT,
         slime.FORMAT,
+        lm_eval.FORMAT,
     )
 }
 
