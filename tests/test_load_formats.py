@@ -201,3 +201,38 @@ def test_lm_eval_filters_with_different_samples_or_loglikelihood_rows_are_refuse
     loglikelihood = {**lines[0], "resps": [[["-1.5", "False"]], [["-0.5", "True"]]]}
     with pytest.raises(InputError, match=r"jsonl:1: field 'resps': expected one request's generations"):
         diversity.load_rollouts(write_jsonl(tmp_path / "samples_mc.jsonl", [loglikelihood]))
+
+
+# ---------------------------------------------------------------- OpenAI / vLLM batch output
+
+BATCH = REAL / "batch_output"
+
+
+def test_batch_output_groups_choices_by_custom_id_and_counts_failed_requests() -> None:
+    result = diversity.read_rollouts(BATCH / "openai_batch_output.jsonl")
+    frame = result.frame
+    assert sizes(frame, "group_id") == {("request-1",): 4, ("request-2",): 4, ("request-3",): 4}  # lines unordered
+    assert frame.filter(pl.col("group_id") == "request-1")["response"].to_list() == ["Sheldon", "Shelly", "Sheldon",
+                                                                                      "Tank"]
+    assert result.counts == {"failed_requests": 2, "prompts_are_custom_ids": 3}
+    (report,) = result.files
+    assert "request-5 (batch_expired)" in report.notes[0] and "request-4 (status 400" in report.notes[0]
+    assert set(frame["lineage"]) == {"gpt-4o-mini-2024-07-18"} and set(frame["split"]) == {"eval"}
+    assert frame["prompt"].to_list() == frame["group_id"].to_list() and frame["reward"].null_count() == frame.height
+
+
+def test_vllm_batch_output_with_a_string_error(capsys) -> None:
+    result = diversity.read_rollouts(BATCH / "vllm_batch_output.jsonl")
+    assert result.frame["group_id"].n_unique() == 4 and result.counts["failed_requests"] == 1
+    assert set(result.frame["lineage"]) == {"Qwen/Qwen2.5-0.5B-Instruct"}
+    code, out, _ = run_cli(capsys, "inspect", BATCH)
+    assert code == 0 and "failed requests: 3" in out and "request-5 (Only /v1/chat/completions" in out
+
+
+def test_batch_output_repeated_custom_id_is_a_bad_row(tmp_path) -> None:
+    lines = [json.loads(line) for line in (BATCH / "openai_batch_output.jsonl").read_text().splitlines()]
+    path = write_jsonl(tmp_path / "out.jsonl", [*lines, lines[0]])
+    with pytest.raises(InputError, match=r"out.jsonl:6: field 'custom_id': 'request-3' is also on line 1"):
+        diversity.load_rollouts(path)
+    result = diversity.read_rollouts(path, on_bad_row="skip")
+    assert result.skipped == 1 and result.frame["group_id"].n_unique() == 3
