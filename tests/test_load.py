@@ -167,7 +167,7 @@ def test_bad_options_are_option_errors(canonical_file: Path) -> None:
 @pytest.mark.parametrize(
     "values, message",
     [
-        ({"format": "csvv"}, "unknown format 'csvv'; choose auto or one of canonical, trl, verl, noveltybench, skyrl, slime, lm_eval, batch"),
+        ({"format": "csvv"}, "unknown format 'csvv'; choose auto or one of canonical, trl, verl, noveltybench, skyrl, slime, lm_eval, batch, verifiers"),
         ({"on_bad_row": "ignore"}, "on_bad_row must be 'error' or 'skip', not 'ignore'"),
         ({"group_size": 0}, "group_size must be a positive integer, not 0"),
         ({"group_size": True}, "group_size must be a positive integer, not True"),

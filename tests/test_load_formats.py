@@ -236,3 +236,42 @@ def test_batch_output_repeated_custom_id_is_a_bad_row(tmp_path) -> None:
         diversity.load_rollouts(path)
     result = diversity.read_rollouts(path, on_bad_row="skip")
     assert result.skipped == 1 and result.frame["group_id"].n_unique() == 3
+
+
+# ---------------------------------------------------------------- verifiers
+
+VERIFIERS = REAL / "verifiers"
+
+
+@pytest.mark.parametrize("version", ["0.1.12", "0.3.1"])
+def test_verifiers_groups_by_example_id_with_message_text_and_roles(version) -> None:
+    frame = diversity.load_rollouts(VERIFIERS / f"v{version}")
+    assert sizes(frame, "group_id") == {(str(e),): 3 for e in range(4)}  # -n 4 -r 3
+    (lineage,) = set(frame["lineage"])
+    assert lineage.startswith("tiny-qa--tiny-chat/") and len(lineage.split("/")[1]) == 8
+    first = frame.row(0, named=True)
+    assert first["prompt"] == "Answer briefly.\n\nWhat is the capital of Japan?" and first["response"] == "Tokyo."
+    assert first["prompt_roles"] == ["system", "user"] and first["response_roles"] == ["assistant"]
+    assert sorted(set(frame["reward"])) <= [0.0, 0.2, 1.0, 1.2]  # the weighted rubric sum, as written
+    assert {"exact_answer", "brevity"} <= set(frame.columns)
+    if version == "0.1.12":
+        assert first["task"] == "geography"
+    else:
+        assert frame["task"].null_count() == frame.height and "info" in frame.columns
+
+
+def test_verifiers_on_the_command_line_keeps_two_runs_apart(capsys) -> None:
+    code, out, _ = run_cli(capsys, "inspect", VERIFIERS)
+    assert code == 0 and out.count("verifiers, 12 rows") == 2
+    assert "tiny-qa--tiny-chat/29a809b6" in out and "tiny-qa--tiny-chat/573b01f2" in out
+
+
+def test_verifiers_errors_are_counted_and_bad_completions_named(tmp_path) -> None:
+    (source,) = (VERIFIERS / "v0.1.12").rglob("results.jsonl")
+    lines = [json.loads(line) for line in source.read_text().splitlines()]
+    lines[0]["error"] = "ModelError: timeout"
+    result = diversity.read_rollouts(write_jsonl(tmp_path / "results.jsonl", lines))
+    assert result.counts == {"rollouts_with_error": 1} and result.frame.height == 12
+    lines[3]["completion"] = [{"content": "no role"}]
+    with pytest.raises(InputError, match=r"bad.jsonl:4: field 'completion': expected a string or a list of"):
+        diversity.load_rollouts(write_jsonl(tmp_path / "bad.jsonl", lines))
