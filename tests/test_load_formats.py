@@ -275,3 +275,84 @@ def test_verifiers_errors_are_counted_and_bad_completions_named(tmp_path) -> Non
     lines[3]["completion"] = [{"content": "no role"}]
     with pytest.raises(InputError, match=r"bad.jsonl:4: field 'completion': expected a string or a list of"):
         diversity.load_rollouts(write_jsonl(tmp_path / "bad.jsonl", lines))
+
+
+# ---------------------------------------------------------------- tables of your own
+
+TABLES = REAL / "tables"
+USER_COLUMNS = {"prompt": "question", "response": "answer", "group_id": "uid", "step": "iteration", "reward": "score"}
+
+
+@pytest.mark.parametrize("path", ["hf_dataset", "generations_column.jsonl", "generations_column.parquet"])
+def test_a_list_of_generations_column_makes_each_row_one_group(path) -> None:
+    result = diversity.read_rollouts(TABLES / path)
+    frame = result.frame
+    assert [f.format for f in result.files] == ["table"]
+    assert sizes(frame, "prompt") == {("Give a synonym for happy.",): 4, ("Name a fruit that is yellow.",): 4}
+    p1 = frame.filter(pl.col("id") == "p1")
+    assert p1["response"].to_list() == ["joyful", "glad", "content", ""] and p1["reward"].to_list() == [1.0, 1.0,
+                                                                                                         None, 0.0]
+    assert result.counts == {"empty_groups": 1}  # p2: generations []
+    assert set(frame["split"]) == {"train"} and set(frame["step"]) == {0} and "model" in frame.columns
+
+
+def test_a_user_table_read_through_a_column_mapping(tmp_path) -> None:
+    for name in ("user_columns.jsonl", "user_columns.csv"):
+        frame = diversity.load_rollouts(TABLES / name, columns=USER_COLUMNS)
+        assert sizes(frame, "step", "group_id") == {(0, "q1"): 3, (0, "q2"): 3, (1, "q1"): 2, (1, "q2"): 2}
+        assert frame["reward"].null_count() == 1 and "Lyon, I think,\nor maybe Paris" in frame["response"].to_list()
+        assert not {"question", "answer", "uid", "iteration", "score"} & set(frame.columns)
+    as_string = diversity.load_rollouts(TABLES / "user_columns.csv",
+                                        columns="prompt=question,response=answer,group_id=uid,step=iteration,"
+                                                "reward=score")
+    assert as_string.equals(diversity.load_rollouts(TABLES / "user_columns.csv", columns=USER_COLUMNS))
+    # without group_id, rows sharing (step, prompt) are a group
+    frame = diversity.load_rollouts(TABLES / "user_columns.jsonl", columns={"prompt": "question", "response": "answer"})
+    assert sorted(sizes(frame, "group_id").values()) == [5, 5] and set(frame["step"]) == {0}
+
+
+def test_a_mapping_reads_a_list_valued_response_column(tmp_path) -> None:
+    frame = diversity.load_rollouts(TABLES / "hf_dataset", columns={"response": "generations", "group_id": "id",
+                                                                     "lineage": "model"})
+    assert sizes(frame, "group_id") == {("p0",): 4, ("p1",): 4} and set(frame["lineage"]) == {"tiny-chat-a"}
+    assert frame["reward"].null_count() == frame.height  # rewards not mapped: no reward
+
+
+def test_user_tables_on_the_command_line(capsys) -> None:
+    code, out, _ = run_cli(capsys, "inspect", TABLES / "user_columns.csv", "--columns",
+                           "prompt=question,response=answer,group_id=uid,step=iteration,reward=score")
+    assert code == 0 and "user_columns.csv: table, 10 rows" in out and "reward = the 'score' column" in out
+    code, _, err = run_cli(capsys, "inspect", TABLES / "user_columns.csv")
+    assert code == 2 and "--columns prompt=COLUMN,response=COLUMN" in err
+    code, out, _ = run_cli(capsys, "inspect", TABLES / "hf_dataset")
+    assert code == 0 and "table, 8 rows" in out and "1 row(s) hold an empty list of responses" in out
+
+
+def test_table_errors_name_the_file_row_and_column(tmp_path) -> None:
+    with pytest.raises(InputError, match=r"field 'columns': no column 'prompt_text'"):
+        diversity.load_rollouts(TABLES / "user_columns.csv", format="table", columns={"prompt": "prompt_text"})
+    path = write_jsonl(tmp_path / "t.jsonl", [{"q": "p", "gens": ["a", "b"], "scores": [1.0, 0.0]},
+                                              {"q": "p2", "gens": ["a", "b"], "scores": [1.0]}])
+    mapping = {"prompt": "q", "response": "gens", "reward": "scores"}
+    with pytest.raises(InputError, match=r"t.jsonl:2: field 'scores': expected a list of 2 values"):
+        diversity.load_rollouts(path, columns=mapping)
+    assert diversity.load_rollouts(path, columns=mapping, on_bad_row="skip").height == 2
+
+
+# ---------------------------------------------------------------- detection
+
+
+@pytest.mark.parametrize("path, expected", [
+    (SKYRL, "skyrl"), (SLIME / "dump", "slime"), (LM_EVAL / "tiny-gpt2", "lm_eval"), (BATCH, "batch"),
+    (VERIFIERS, "verifiers"), (TABLES / "hf_dataset", "table"),
+    (REAL / "trl" / "plain_two_rewards", "trl"), (REAL / "verl", "verl"), (REAL / "novelty_bench", "noveltybench"),
+])
+def test_each_fixture_is_detected_as_its_own_format(path, expected) -> None:
+    result = diversity.read_rollouts(path, group_size=4 if expected == "trl" else None)
+    assert {f.format for f in result.files} == {expected}
+
+
+def test_a_mapping_claims_only_files_holding_its_columns(tmp_path) -> None:
+    canonical = write_jsonl(tmp_path / "c.jsonl", [{"group_id": "g", "prompt": "p", "response": "r", "step": 1}])
+    result = diversity.read_rollouts([canonical, TABLES / "user_columns.jsonl"], columns=USER_COLUMNS)
+    assert [f.format for f in result.files] == ["canonical", "table"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from diversity.load.formats import batch, canonical, lm_eval, noveltybench, skyrl, slime, trl, verifiers, verl
+from diversity.load.formats import batch, canonical, lm_eval, noveltybench, skyrl, slime, table, trl, verifiers, verl
 from diversity.load.formats.base import Format
 
 if TYPE_CHECKING:
@@ -30,6 +30,7 @@ FORMATS: dict[str, Format] = {
         lm_eval.FORMAT,
         batch.FORMAT,
         verifiers.FORMAT,
+        table.FORMAT,
     )
 }
 
