@@ -17,7 +17,9 @@ if TYPE_CHECKING:
 
 # name → Format, in the order messages and --help list them. With format="auto" a
 # file is read as the format whose columns it has; when several match, the one
-# listed last wins, so canonical's generic prompt+response is tried after every other.
+# listed last wins, so canonical's generic prompt+response is tried after every other, verifiers'
+# example_id+prompt+completion before TRL's prompt+completion, and the table's prompt+generations+rewards
+# before NoveltyBench's prompt+generations. A format's ``claims`` (the table's, for a columns= mapping) comes first.
 FORMATS: dict[str, Format] = {
     fmt.name: fmt
     for fmt in (
