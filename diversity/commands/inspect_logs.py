@@ -4,7 +4,9 @@ Prints, per input file, the detected format and row counts, how the reward
 was made (TRL: which columns were summed, with which weights), where the
 split came from, and everything the loader dropped, de-duplicated or warned
 about (re-logged TRL batches, rows without a reward, failed NoveltyBench
-prompts, oversized verl groups), each with its count; then per lineage,
+prompts, oversized verl groups, lm-eval lines de-duplicated across filters,
+failed batch requests, aborted slime samples, ...), each with its count, and
+each file it skipped with why; then per lineage,
 phase and split the steps, groups and group sizes. Use it before scoring to
 check a log is read the way you expect.
 """
@@ -42,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
         for sentence in report.notes:
             print(f"  {sentence}")
     for path in result.ignored:
-        print(f"{path}: ignored (not a rollout log)")
+        print(f"{path}: ignored ({result.why_ignored.get(path, 'not a rollout log')})")
     frame = result.frame
     table = (
         frame.group_by("lineage", "phase", "split", "step", "group_id")

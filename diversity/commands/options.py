@@ -41,6 +41,12 @@ def add_load_options(parser: argparse.ArgumentParser) -> None:
         help="TRL: the run's reward_weights, one per reward column in the file's order, e.g. 1.0,0.5; reward is "
              "then TRL's total, the weighted sum skipping nulls (default: every weight 1; `inspect` shows the columns)",
     )
+    parser.add_argument(
+        "--columns", default=None, metavar="FIELD=COLUMN,...",
+        help="a table of your own: which column holds each canonical field, e.g. prompt=question,response=answer,"
+             "group_id=uid,step=iteration,reward=score; files holding every named column are read as a table, a "
+             "list-valued response column making each row one group",
+    )
 
 
 def load_options(args: argparse.Namespace):
@@ -48,7 +54,8 @@ def load_options(args: argparse.Namespace):
     from diversity.load import LoadOptions
 
     return LoadOptions(format=args.format, group_size=args.group_size, lineage=args.lineage, phase=args.phase,
-                       on_bad_row=args.on_bad_row, split=args.split, reward_weights=args.reward_weights)
+                       on_bad_row=args.on_bad_row, split=args.split, reward_weights=args.reward_weights,
+                       columns=args.columns)
 
 
 def read_logs(args: argparse.Namespace):

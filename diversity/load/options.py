@@ -14,7 +14,7 @@ from numbers import Integral, Real
 from typing import Any
 
 from diversity.load.formats import FORMATS
-from diversity.schema import SPLITS
+from diversity.schema import COLUMNS, SPLITS
 from rollout_common.errors import OptionError
 
 BAD_ROW_MODES = ("error", "skip")
@@ -41,6 +41,12 @@ class LoadOptions:
     """TRL: the run's ``reward_weights``, one per reward column in the file's column order; ``reward`` is then
     TRL's total, the weighted sum skipping nulls (default: every weight 1)"""
 
+    columns: dict[str, str] | None = None
+    """a table of your own: which of its columns holds each canonical field, e.g. ``{"prompt": "question",
+    "response": "answer", "group_id": "uid", "step": "iteration", "reward": "score"}`` (or the string
+    ``"prompt=question,response=answer,..."``); a file holding every named column is read as a table
+    (``formats.table``), a list-valued ``response`` column making each row one group"""
+
     def __post_init__(self) -> None:
         if self.format != "auto" and self.format not in FORMATS:
             raise OptionError(f"unknown format {self.format!r}; choose auto or one of {', '.join(FORMATS)}")
@@ -57,6 +63,8 @@ class LoadOptions:
             raise OptionError(f"split must be one of {', '.join(SPLITS)}, not {self.split!r}")
         if self.reward_weights is not None:
             object.__setattr__(self, "reward_weights", _weights(self.reward_weights))
+        if self.columns is not None:
+            object.__setattr__(self, "columns", _column_mapping(self.columns))
 
     @property
     def skip_bad_rows(self) -> bool:
@@ -99,3 +107,31 @@ def _weights(values: Any) -> tuple[float, ...]:
     if not weights:
         raise OptionError("reward_weights is empty; give one weight per reward column, or leave it unset")
     return tuple(weights)
+
+
+def _column_mapping(values: Any) -> dict[str, str]:
+    """A column mapping as {canonical field: the file's column}; from a dict or "field=column,field=column"."""
+    example = "write e.g. prompt=question,response=answer,group_id=uid"
+    if isinstance(values, str):
+        pairs = []
+        for item in (v for v in values.split(",") if v.strip()):
+            name, sep, column = item.partition("=")
+            if not sep:
+                raise OptionError(f"column mapping {item.strip()!r} has no '='; {example}")
+            pairs.append((name.strip(), column.strip()))
+    elif isinstance(values, dict):
+        pairs = list(values.items())
+    else:
+        raise OptionError(f"columns must be a dict of canonical field to column name, not {type(values).__name__}")
+    mapping: dict[str, str] = {}
+    for name, column in pairs:
+        if name not in COLUMNS:
+            raise OptionError(f"columns: {name!r} is not a canonical field; map one of {', '.join(COLUMNS)}")
+        if not isinstance(column, str) or not column:
+            raise OptionError(f"columns: the column for {name!r} must be a non-empty name, not {column!r}; {example}")
+        if name in mapping:
+            raise OptionError(f"columns: {name!r} is mapped twice ({mapping[name]!r} and {column!r})")
+        mapping[name] = column
+    if not mapping:
+        raise OptionError(f"columns is empty; {example}, or leave it unset")
+    return mapping

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from diversity import schema
-from diversity.load.formats import FORMATS, detect, expected_columns
+from diversity.load.formats import FORMATS, companion_reason, detect, expected_columns
 from diversity.load.formats.verl import VALIDATION_FOLDERS
 from diversity.load.options import LoadOptions
 from diversity.load.paths import as_list, expand_paths
@@ -39,7 +39,8 @@ def load_rollouts(
         paths: files, globs or directories (one or several).
         options: how to read them (:class:`LoadOptions`); or give its fields
             as keywords instead: ``format=``, ``group_size=``, ``lineage=``,
-            ``phase=``, ``on_bad_row=``, ``split=``, ``reward_weights=``.
+            ``phase=``, ``on_bad_row=``, ``split=``, ``reward_weights=``,
+            ``columns=``.
 
     Returns:
         A polars DataFrame: the canonical columns first, then every other
@@ -55,18 +56,24 @@ def read_rollouts(
     """Like :func:`load_rollouts`, but also returns what was read from each file, and what was summed,
     dropped, de-duplicated or warned about (:class:`LoadResult`)."""
     options = LoadOptions.given(options, option_values)
-    read, ignored = [], []
+    read, ignored, why_ignored = [], [], {}
     for path, found_in_directory in expand_paths(paths):
         records = open_records(path)
-        fmt = FORMATS[options.format] if options.format != "auto" else detect(records.columns)
+        fmt = FORMATS[options.format] if options.format != "auto" else detect(records.columns, options)
         if fmt is None:
+            reason = companion_reason(path.name)
             if found_in_directory:
                 ignored.append(str(path))
+                if reason:
+                    why_ignored[str(path)] = reason
                 continue
+            if reason:
+                raise InputError(path, f"not a rollout log: {reason}", fix="point at the rollout files beside it")
             raise InputError(
                 path,
                 f"columns {sorted(records.columns)} match no known rollout format",
-                fix=f"expected {expected_columns()}; or pass --format",
+                fix=f"expected {expected_columns()}; or pass --format, or for a table of your own name its "
+                    "columns: --columns prompt=COLUMN,response=COLUMN,...",
             )
         log.debug("%s: read as %s", path, fmt.title)
         report = FileReport(str(path), fmt.name)
@@ -79,8 +86,11 @@ def read_rollouts(
                         "; ".join(report.skipped_at))
         for sentence in report.notes:
             log.warning("%s: %s", report.path, sentence)
-    if ignored:
-        log.warning("ignored %d file(s) that are not rollout logs: %s", len(ignored), ", ".join(ignored[:5]))
+    for path, reason in why_ignored.items():
+        log.info("%s: skipped, %s", path, reason)
+    unexplained = [path for path in ignored if path not in why_ignored]
+    if unexplained:
+        log.warning("ignored %d file(s) that are not rollout logs: %s", len(unexplained), ", ".join(unexplained[:5]))
     if options.reward_weights is not None and not any(report.reward for report, _ in read):
         log.warning("reward_weights given, but no file read sums reward columns (only TRL logs do): not used")
     frames = [frame for _, frame in read if frame.height]
@@ -88,7 +98,7 @@ def read_rollouts(
         raise InputError(
             ", ".join(str(p) for p in as_list(paths)),
             "no rollout rows found",
-            fix=f"point at files ending in {', '.join(SUFFIXES)} that hold rollouts",
+            fix=f"point at files ending in {', '.join(SUFFIXES)} (or slime's rollout_data/*.pt) that hold rollouts",
         )
     frame = pl.concat(frames, how="diagonal_relaxed")
     reports = [report for report, _ in read]
@@ -97,7 +107,7 @@ def read_rollouts(
         if chosen:
             where = chosen[0].path if len(chosen) == 1 else f"{len(chosen)} files"
             log.info("%s: read as %s, %d rows", where, fmt.title, sum(r.rows for r in chosen))
-    return LoadResult(schema.order_columns(frame), reports, ignored)
+    return LoadResult(schema.order_columns(frame), reports, ignored, why_ignored)
 
 
 def _fill_labels(frame: pl.DataFrame, path: Path, report: FileReport, options: LoadOptions) -> pl.DataFrame:

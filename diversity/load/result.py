@@ -42,6 +42,9 @@ class LoadResult:
     frame: pl.DataFrame
     files: list[FileReport]
     ignored: list[str]
+    """files a directory search found that are not rollout logs"""
+    why_ignored: dict[str, str] = field(default_factory=dict)
+    """for an ignored file whose name says what it is (SkyRL's aggregated_results.jsonl), why it is not a log"""
 
     @property
     def skipped(self) -> int:

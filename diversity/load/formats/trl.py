@@ -38,7 +38,7 @@ import polars as pl
 from diversity.load.formats.base import Format
 from diversity.load.records import Records
 from diversity.load.result import FileReport
-from diversity.load.rows import BadRow, each_row, integer, number, to_frame
+from diversity.load.rows import each_row, integer, message_text, number, to_frame
 from rollout_common.errors import InputError
 
 if TYPE_CHECKING:
@@ -58,8 +58,8 @@ def read(records: Records, report: FileReport, options: LoadOptions) -> pl.DataF
     for index, (_, record, guard) in enumerate(each_row(records, report, options.skip_bad_rows)):
         with guard:
             row = {k: v for k, v in record.items() if k not in ("prompt", "completion")}
-            row["prompt"], prompt_roles = _text(record, "prompt")
-            row["response"], response_roles = _text(record, "completion")
+            row["prompt"], prompt_roles = message_text(record, "prompt")
+            row["response"], response_roles = message_text(record, "completion")
             if prompt_roles is not None:
                 row["prompt_roles"] = prompt_roles
             if response_roles is not None:
@@ -164,32 +164,6 @@ def _total(values: list[float | None], weights: tuple[float, ...]) -> float | No
     """TRL's total reward: the nansum of the weighted values; None when every value is None."""
     present = [w * v for v, w in zip(values, weights) if v is not None]
     return math.fsum(present) if present else None
-
-
-def _text(record: dict, name: str) -> tuple[str, list[str] | None]:
-    """A prompt or completion as text: a string as it is; a message list as its contents joined by blank
-    lines, with the roles (None for a string)."""
-    value = record.get(name)
-    if isinstance(value, str):
-        return value, None
-    if isinstance(value, (list, tuple)) and all(isinstance(m, dict) for m in value):
-        roles = [m.get("role") for m in value]
-        if all(isinstance(r, str) for r in roles):
-            return "\n\n".join(_content(m.get("content"), name) for m in value), roles
-    if value is None:
-        raise BadRow(name, "missing", f"every row needs a '{name}' string or message list")
-    raise BadRow(name, f"expected a string or a list of {{role, content}} messages, found {type(value).__name__}")
-
-
-def _content(content, name: str) -> str:
-    """A message's content: a string, null (a tool-call turn), or a list of parts whose text parts count."""
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, (list, tuple)):
-        return "".join(part.get("text") or "" for part in content if isinstance(part, dict))
-    raise BadRow(name, f"a message's content is {type(content).__name__}, not a string or a list of parts")
 
 
 def _check_blocks(records: Records, rows: list[dict], size: int) -> None:
