@@ -34,6 +34,17 @@ def run_cli(capsys, *args) -> tuple[int, str, str]:
     return code, captured.out, captured.err
 
 
+@pytest.fixture(autouse=True)
+def private_user_cache(tmp_path_factory, monkeypatch) -> Path:
+    """The command line caches embeddings in the user's cache folder by default: each test gets its own,
+    outside its tmp_path, so no test writes into the real one (subprocesses inherit the variable)."""
+    from diversity.embedding import CACHE_ENV
+
+    folder = tmp_path_factory.mktemp("user-cache")
+    monkeypatch.setenv(CACHE_ENV, str(folder))
+    return folder
+
+
 def write_jsonl(path: Path, rows: list[dict]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
