@@ -86,6 +86,15 @@ def number(record: dict, name: str) -> float | None:
     return result
 
 
+def put_messages(row: dict, record: dict, prompt: str = "prompt", response: str = "completion") -> None:
+    """``row["prompt"]`` and ``row["response"]`` from a record's fields, plain text or message lists; the roles
+    of message lists kept beside them (``prompt_roles``, ``response_roles``)."""
+    for name, field in (("prompt", prompt), ("response", response)):
+        row[name], roles = message_text(record, field)
+        if roles is not None:
+            row[f"{name}_roles"] = roles
+
+
 def message_text(record: dict, name: str) -> tuple[str, list[str] | None]:
     """A prompt or response as text: a string as it is; a list of ``{role, content}`` messages (chat data in
     TRL, verifiers, slime) as its contents joined by blank lines, with the roles (None for a string)."""

@@ -38,7 +38,7 @@ import polars as pl
 from diversity.load.formats.base import Format
 from diversity.load.records import Records
 from diversity.load.result import FileReport
-from diversity.load.rows import each_row, integer, message_text, number, to_frame
+from diversity.load.rows import each_row, integer, number, put_messages, to_frame
 from rollout_common.errors import InputError
 
 if TYPE_CHECKING:
@@ -58,12 +58,7 @@ def read(records: Records, report: FileReport, options: LoadOptions) -> pl.DataF
     for index, (_, record, guard) in enumerate(each_row(records, report, options.skip_bad_rows)):
         with guard:
             row = {k: v for k, v in record.items() if k not in ("prompt", "completion")}
-            row["prompt"], prompt_roles = message_text(record, "prompt")
-            row["response"], response_roles = message_text(record, "completion")
-            if prompt_roles is not None:
-                row["prompt_roles"] = prompt_roles
-            if response_roles is not None:
-                row["response_roles"] = response_roles
+            put_messages(row, record)
             row["step"] = integer(record, "step")
             row["reward"] = _total([number(record, name) for name in columns], weights)
             unscored += row["reward"] is None and bool(columns)

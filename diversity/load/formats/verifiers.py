@@ -28,7 +28,7 @@ import polars as pl
 from diversity.load.formats.base import Format
 from diversity.load.records import Records
 from diversity.load.result import FileReport
-from diversity.load.rows import each_row, integer, message_text, number, string, to_frame
+from diversity.load.rows import each_row, integer, number, put_messages, string, to_frame
 
 if TYPE_CHECKING:
     from diversity.load.options import LoadOptions
@@ -45,12 +45,7 @@ def read(records: Records, report: FileReport, options: LoadOptions) -> pl.DataF
             row = {k: v for k, v in record.items() if k not in ("prompt", "completion", "example_id")}
             row["group_id"] = str(integer(record, "example_id"))
             row["example_id"] = int(row["group_id"])
-            row["prompt"], prompt_roles = message_text(record, "prompt")
-            row["response"], response_roles = message_text(record, "completion")
-            if prompt_roles is not None:
-                row["prompt_roles"] = prompt_roles
-            if response_roles is not None:
-                row["response_roles"] = response_roles
+            put_messages(row, record)
             row["reward"] = number(record, "reward")
             row["task"] = string(record, "task", required=False)
             row.update(step=0, split="eval", lineage=lineage)
