@@ -10,8 +10,8 @@ and the logs and the embedding cache must be on storage every node sees.
 
 How the work splits; each stage is a Ray Data operator, blocks stream between them:
 
-1. read: one task per log file reads it in pieces of ``chunk_rows`` through the
-   loader's format readers (:class:`diversity.streaming.reading.LogReader`), a block per piece.
+1. read: one task per canonical log file reads it in pieces of ``chunk_rows``
+   through the loader's reader (:class:`diversity.streaming.reading.LogReader`), a block per piece.
 2. group: each row's bucket is a hash of its group key modulo
    B = ceil(rows / chunk_rows); ``groupby(bucket).map_groups`` hands each bucket
    to one task, whole groups only, which computes the lexical metrics with
@@ -25,7 +25,9 @@ How the work splits; each stage is a Ray Data operator, blocks stream between th
    the driver appends the sorted blocks to the one scores file as the local engine does.
 
 A group's metrics read that group only, so the numbers are the local engine's.
-Logs are read as the canonical columns: a column beyond the schema is dropped.
+Logs are read as the canonical columns and a correct-flag column (``diversity.outcomes``); other columns
+beyond the schema are dropped. Canonical JSONL and Parquet files are read by Ray tasks; files of the
+other formats are read by the driver's loader, as the local engine reads them (their loaders look across files).
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ from pathlib import Path
 import polars as pl
 
 from diversity.load.options import LoadOptions
-from diversity.load.paths import as_list, expand_paths
+from diversity.load.paths import as_list
 from diversity.schema import COLUMNS, GROUP_KEYS
 from diversity.streaming.reading import ROW, LogReader
 from rollout_common.errors import InputError
@@ -101,25 +103,34 @@ def start_local(ray, **init_options) -> None:
 
 def score_logs_on_ray(paths, writer, options: LoadOptions, chunk_rows: int, progress: bool,
                       score_options: dict) -> tuple[list, int]:
-    """Score the logs at ``paths`` on Ray into ``writer`` (a ScoresWriter); returns ([], rows)."""
-    found = expand_paths(paths)
+    """Score the logs at ``paths`` on Ray into ``writer`` (a ScoresWriter); returns (files read by the driver, rows)."""
+    reader = LogReader(paths, options, chunk_rows)
+    planned = reader.plan()
     with ray_session() as ray:
         import ray.data
 
         ray.data.DataContext.get_current().enable_progress_bars = progress
-        items = [{"path": str(path), "file": i, "in_directory": flag} for i, (path, flag) in enumerate(found)]
-        rows = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
-            _read_files, batch_size=1, batch_format="pyarrow", fn_kwargs={"options": options, "chunk_rows": chunk_rows},
-        ).materialize()
-        count = rows.count()
+        streamed = [{"path": str(path), "file": i} for i, (path, how) in enumerate(planned) if how == "pieces"]
+        parts = []
+        if streamed:
+            parts.append(ray.data.from_items(streamed, override_num_blocks=len(streamed)).map_batches(
+                _read_files, batch_size=1, batch_format="pyarrow",
+                fn_kwargs={"options": options, "chunk_rows": chunk_rows}))
+        whole = reader.read_with_loader([path for path, how in planned if how == "loader"])
+        loaded = [_block(frame.slice(at, chunk_rows), i, at) for i, (path, how) in enumerate(planned) if how == "loader"
+                  for frame in [whole[path]] for at in range(0, frame.height, chunk_rows)]
+        if loaded:
+            parts.append(ray.data.from_arrow(loaded))
+        rows = (parts[0] if len(parts) == 1 else parts[0].union(*parts[1:])).materialize() if parts else None
+        count = rows.count() if rows is not None else 0
         if not count:
             raise InputError(", ".join(str(p) for p in as_list(paths)), "no rollout rows found",
                              fix="point at files ending in .jsonl, .parquet or .csv that hold rollouts")
-        log.info("ray: %d file(s) read by %d task(s) into %d block(s) of at most %d rows", len(found), len(found),
-                 rows.num_blocks(), chunk_rows)
+        log.info("ray: %d file(s) read by %d task(s) (%d by the driver's loader) into %d block(s) of at most %d rows",
+                 len(planned), len(streamed), len(planned) - len(streamed), rows.num_blocks(), chunk_rows)
         for scores in _scored(ray, rows, count, chunk_rows, score_options):
             writer.write(scores)
-    return [], count
+    return reader.files, count
 
 
 def score_on_ray(frame: pl.DataFrame, chunk_rows: int | None = None, **score_options):
@@ -173,23 +184,33 @@ def _scored(ray, rows, count: int, chunk_rows: int, score_options: dict) -> Iter
             groups = pl.from_arrow(batch)
             settings = json.loads(groups[SETTINGS][0])
             groups = groups.drop(SETTINGS)
-            yield Scores(groups.select(*[c for c in groups.columns if c not in names], *names), names, settings)
+            present = [n for n in names if n in groups.columns]  # a metric whose inputs the log lacks is skipped
+            yield Scores(groups.select(*[c for c in groups.columns if c not in names], *present), present, settings)
 
 
 # ---------------------------------------------------------------- the stages (run in Ray workers)
 
 
 def _read_files(batch, options: LoadOptions, chunk_rows: int) -> Iterator:
-    """Stage 1: each file of the batch as canonical blocks with ``_file`` (its index) and ``_row`` (in the file)."""
-    for path, index, in_directory in zip(*(batch[c].to_pylist() for c in ("path", "file", "in_directory"))):
+    """Stage 1: each canonical file of the batch, a block per piece, with ``_file`` (its index) and ``_row``."""
+    for path, index in zip(batch["path"].to_pylist(), batch["file"].to_pylist()):
         done = 0
-        for frame in LogReader([path], options, chunk_rows).read_file(Path(path), in_directory):
-            yield frame.select(
-                *(pl.col(name).cast(dtype) for name, dtype in COLUMNS.items()),
-                pl.lit(index, pl.Int64).alias(FILE),
-                pl.int_range(done, done + frame.height, dtype=pl.Int64).alias(ROW),
-            ).to_arrow(compat_level=pl.CompatLevel.oldest())
+        for frame in LogReader([path], options, chunk_rows).pieces(Path(path)):
+            yield _block(frame, index, done)
             done += frame.height
+
+
+def _block(frame: pl.DataFrame, index: int, start: int):
+    """The canonical columns (and a correct-flag column the file has) of rows ``start``... of file ``index``, as
+    Arrow, with ``_file`` and ``_row``: every block of a log has the same columns."""
+    from diversity.outcomes import CORRECT_COLUMNS
+
+    return frame.select(
+        *(pl.col(name).cast(dtype) for name, dtype in COLUMNS.items()),
+        *(c for c in CORRECT_COLUMNS if c in frame.columns),
+        pl.lit(index, pl.Int64).alias(FILE),
+        pl.int_range(start, start + frame.height, dtype=pl.Int64).alias(ROW),
+    ).to_arrow(compat_level=pl.CompatLevel.oldest())
 
 
 def _add_bucket(table, buckets: int):
@@ -214,7 +235,7 @@ def _score_bucket(table, lexical: list[str], pack: bool, options: dict):
     if pack:
         packed = frame.sort(GROUP_KEYS, maintain_order=True).group_by(GROUP_KEYS, maintain_order=True).agg(
             pl.exclude(GROUP_KEYS))
-        out = packed.with_columns(out.select(lexical)) if out is not None else packed
+        out = packed.with_columns(out.select(c for c in lexical if c in out.columns)) if out is not None else packed
     return out.with_columns(pl.lit(json.dumps(settings)).alias(SETTINGS)).to_arrow(
         compat_level=pl.CompatLevel.oldest())
 
@@ -237,6 +258,6 @@ class _EmbeddingStage:
         values = [c for c in packed.columns if c not in (*GROUP_KEYS, *self.lexical, SETTINGS)]
         scores = score(packed.select(*GROUP_KEYS, *values).explode(values), **self.options)
         settings = {**json.loads(packed[SETTINGS][0]), **scores.settings}
-        out = scores.groups.with_columns(packed.select(self.lexical))
+        out = scores.groups.with_columns(packed.select(c for c in self.lexical if c in packed.columns))
         return out.with_columns(pl.lit(json.dumps(settings)).alias(SETTINGS)).to_arrow(
             compat_level=pl.CompatLevel.oldest())

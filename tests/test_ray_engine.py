@@ -8,6 +8,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 import diversity
+from diversity.load import LoadOptions
 from diversity.metrics.registry import METRICS
 from diversity.streaming import score_logs
 from rollout_cli import main
@@ -37,11 +38,14 @@ def assert_same_scores(ray_file, local_file) -> None:
 
 
 def test_demo_on_ray_equals_the_local_engine(tmp_path) -> None:
-    local = score_logs(DEMO, tmp_path / "local.parquet", metrics=ALL, embedder="hashing", progress=False)
-    on_ray = score_logs(DEMO, tmp_path / "ray.parquet", metrics=ALL, embedder="hashing", chunk_rows=60, engine="ray",
-                        progress=False)
+    paths, options = [DEMO, DEMO.parent / "trl"], LoadOptions(group_size=4)  # a file for Ray's tasks, one for the loader
+    local = score_logs(paths, tmp_path / "local.parquet", load_options=options, metrics=ALL, embedder="hashing",
+                       progress=False)
+    on_ray = score_logs(paths, tmp_path / "ray.parquet", load_options=options, metrics=ALL, embedder="hashing",
+                        chunk_rows=60, engine="ray", progress=False)
     assert_same_scores(on_ray.path, local.path)
-    assert (on_ray.rollouts, on_ray.groups) == (384, 96)
+    assert (on_ray.rollouts, on_ray.groups) == (local.rollouts, local.groups)
+    assert [f.format for f in on_ray.files] == ["trl"]  # the driver's loader read the TRL file
 
 
 def test_shuffled_files_on_ray_equal_the_local_engine(tmp_path) -> None:
@@ -71,7 +75,7 @@ def test_score_of_a_frame_on_ray_equals_score() -> None:
 
 def test_score_command_with_engine_ray(tmp_path, capsys) -> None:
     out = tmp_path / "scores.parquet"
-    assert main(["score", str(DEMO), "--out", str(out), "--embedder", "hashing", "--engine", "ray", "--chunk-rows", "100",
-                 "--no-progress", "--metrics", "vendi_score", "distinct_n"]) == 0
+    assert main(["score", str(DEMO), "--out", str(out), "--engine", "ray", "--chunk-rows", "100", "--no-progress",
+                 "--metrics", "distinct_n", "jaccard_overlap"]) == 0
     assert "96 groups, 384 rollouts" in capsys.readouterr().out
-    assert pl.read_parquet(out).columns[-2:] == ["distinct_n", "vendi_score"]
+    assert pl.read_parquet(out).columns[-2:] == ["jaccard_overlap", "distinct_n"]

@@ -24,7 +24,7 @@ from trainers import losses
 from trainers.config import TrainConfig, resolve_policy, target_number
 from trainers.methods import COUNT, GRPO, METHODS, Tokens, make_method
 from trainers.policy_builder import build_policy, pick_device
-from trainers.rollouts import Rollouts, concat, generate, response_logits, token_logprobs_and_entropy
+from trainers.rollouts import Rollouts, concat, generate, response_logits
 from trainers.rundir import RunDir, RunLog, load_parent, rollout_rows
 from trainers.tasks import TASKS, Task
 
@@ -59,13 +59,17 @@ def train(config: TrainConfig, resume: bool = False, force: bool = False, progre
     """Train (or, with ``resume``, continue) the run ``config.run.out``; returns its directory."""
     from tqdm.auto import tqdm
 
+    from diversity.monitor import DiversityMonitor
+
     s = open_session(config, resume, force)
     step, log = _begin(s, resume)
+    monitor = DiversityMonitor(group_size=s.config.rl.group_size)  # the same diversity/* keys as the TRL callback logs
     bar = tqdm(total=s.final - s.start, initial=step - s.start, disable=not progress, desc=s.record.lineage, leave=False)
     began = time.perf_counter()
     while step < s.final:
         step += 1
         row, logged = train_step(s, step)
+        row.update(monitor.step(step, [p.text for p in logged.prompts], logged.texts, logged.rewards.tolist()))
         log.add_step(row, rollout_rows(logged, s.record, step=step, split="train", task=s.task.name, seed=s.config.run.seed))
         bar.update(1)
         bar.set_postfix(step=step, reward=f"{row['reward_mean']:.3f}", entropy=f"{row['entropy']:.3f}")
@@ -163,7 +167,6 @@ def collect(policy, tokenizer, task: Task, method: GRPO, config: TrainConfig, cp
         choice = torch.randint(len(pool), (rl.prompts_per_step,), generator=cpu_gen).tolist()
         batch = generate(policy, tokenizer, task, [pool[i] for i in choice], rl.group_size, rl.max_new_tokens,
                          rl.temperature, sample_gen, device)
-        batch = token_logprobs_and_entropy(policy, batch, rl.temperature, rl.entropy_chunk)
         drawn.append(batch)
         keep = method.keep(batch.group_rewards())
         kept.append(batch.select(keep))
@@ -184,12 +187,11 @@ def update(policy, optimizer, method: GRPO, batch: Rollouts, config: TrainConfig
     totals: dict[str, float] = defaultdict(float)
     edges = torch.linspace(0, groups, min(rl.minibatches, groups) + 1).round().long().tolist()
     for lo, hi in zip(edges[:-1], edges[1:]):
-        part = batch.slice_groups(lo, hi)
+        part = batch.slice_groups(lo, hi).trimmed()
         mask = part.response_mask
         logits = response_logits(policy, part, rl.temperature)  # (n, R, V)
-        logp = losses.token_logprobs(logits, part.response_ids)
-        with torch.set_grad_enabled(method.needs_entropy_grad):
-            entropy = losses.entropy_from_logits(logits, rl.entropy_chunk)
+        logp, entropy = losses.logprobs_and_entropy(logits, part.response_ids, rl.entropy_chunk,
+                                                    entropy_grad=method.needs_entropy_grad)
         ref_logp = None
         if reference is not None:
             with torch.no_grad():
@@ -228,9 +230,8 @@ def evaluate(policy, tokenizer, config: TrainConfig, step: int, device) -> dict[
         prompts = [p for p in task.prompts("eval") for _ in range(config.run.eval_groups)]
         parts = []
         for i in range(0, len(prompts), rl.prompts_per_step):
-            batch = generate(policy, tokenizer, task, prompts[i : i + rl.prompts_per_step], rl.group_size,
-                             rl.max_new_tokens, rl.temperature, generator, device)
-            parts.append(token_logprobs_and_entropy(policy, batch, rl.temperature, rl.entropy_chunk))
+            parts.append(generate(policy, tokenizer, task, prompts[i : i + rl.prompts_per_step], rl.group_size,
+                                  rl.max_new_tokens, rl.temperature, generator, device))
         results[name] = concat(parts, tokenizer.pad_id)
     return results
 

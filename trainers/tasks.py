@@ -54,6 +54,8 @@ NEIGHBOUR = {"b": "p", "p": "b", "c": "g", "g": "c", "l": "m", "m": "l", "s": "c
 COUNTS = tuple(range(3, 9))
 LEXICON: tuple[str, ...] = tuple(w for words in CATEGORIES.values() for w in words)
 PROMPT_WORDS = ("list", "write", "words", "starting", "with", ":")
+# The reward of a response that meets every constraint: the correctness metrics' --correct-threshold.
+FULL_MARKS = 1.0
 
 
 @dataclass(frozen=True)

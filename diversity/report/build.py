@@ -107,7 +107,8 @@ def build_report(
     figures = [Figure(caption, _png(figure)) for _, caption, figure in make_figures(analysis, extra_metrics)]
     groups = analysis.scores.groups
     names = analysis.metric_names
-    collapse_metric = "vendi_score" if "vendi_score" in names else names[0] if names else ""
+    diverse = [n for n in names if METRICS[n].measures_diversity]
+    collapse_metric = "vendi_score" if "vendi_score" in diverse else diverse[0] if diverse else ""
     collapsed = []
     if collapse_metric and analysis.rollouts.height:
         collapsed = most_collapsed_prompts(
@@ -121,7 +122,7 @@ def build_report(
         figures=figures,
         collapsed=collapsed,
         collapsed_metric=collapse_metric,
-        definitions=_definitions(names),
+        definitions=_definitions(names, analysis.scores.settings),
         provenance=_provenance(analysis),
         lineages=lineages,
         findings=findings,
@@ -135,26 +136,29 @@ def _png(figure) -> bytes:
     return buffer.getvalue()
 
 
-def _definitions(metric_names: Sequence[str]) -> list[dict]:
+def _definitions(metric_names: Sequence[str], settings: dict[str, str]) -> list[dict]:
+    """The registry's definition, direction and range of each metric shown, and for the metrics that
+    read correctness, what counted as correct here (and pass_at_k's k)."""
     from diversity.metrics.registry import METRICS
 
     rows = []
     for name in metric_names:
         spec = METRICS[name]
         low, high = spec.range
-        rows.append({
-            "name": name,
-            "description": spec.description,
-            "direction": "higher = more diverse" if spec.higher_is_more_diverse else "higher = less diverse",
-            "range": f"[{low}, {high}]",
-        })
+        description = spec.description
+        if "correct" in spec.needs and settings.get("correct"):
+            description += f" Correct here: {settings['correct']}."
+        if "k" in spec.parameters and settings.get("pass_k"):
+            description += f" k here: {settings['pass_k']}."
+        rows.append({"name": name, "description": description, "direction": spec.direction, "range": f"[{low}, {high}]"})
     return rows
 
 
 def _provenance(analysis: Analysis) -> dict:
     loaded = analysis.loaded
     files = [vars(f) for f in loaded.files] if loaded is not None else []
-    files += [{"path": str(p), "format": "saved scores", "rows": "-", "skipped": 0, "skipped_at": []}
+    files += [{"path": str(p), "format": "saved scores", "rows": "-", "skipped": 0, "skipped_at": [], "reward": None,
+               "split": None, "counts": {}, "notes": []}
               for p in analysis.saved]
     return {
         "files": files,
@@ -162,6 +166,7 @@ def _provenance(analysis: Analysis) -> dict:
         "rows": loaded.frame.height if loaded is not None else "-",
         "groups": analysis.scores.groups.height,
         "skipped": loaded.skipped if loaded is not None else 0,
+        "counts": loaded.counts if loaded is not None else {},
         "embedder": analysis.scores.embedder or analysis.embedder,
         "packages": {name: package_version(name) for name in _PACKAGES},
         "configs": {run.name: json.dumps(run.config.raw, indent=2, sort_keys=True) for run in analysis.runs},
