@@ -57,6 +57,19 @@ def test_one_on_policy_update_by_hand() -> None:
     assert any(not torch.equal(a, b) for a, b in zip(before, policy.parameters())), "no parameter changed"
 
 
+def test_padding_columns_past_every_response_change_no_update() -> None:
+    """The update trims columns after the longest response; extra padding there changes nothing."""
+    c = config()
+    results = []
+    for width in (3, 8):
+        policy = tiny_policy()
+        batch = hand_batch(policy, [[1.0, 0.0], [0.5, 0.0]], lengths=[3, 1, 2, 3], width=width)
+        stats = update(policy, torch.optim.Adam(policy.parameters(), lr=c.rl.lr), make_method(c), batch, c, None)
+        results.append((stats["loss"], [p.detach().clone() for p in policy.parameters()]))
+    assert results[0][0] == pytest.approx(results[1][0], abs=1e-6)
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(results[0][1], results[1][1]))
+
+
 class Recording(METHODS["kl_cov"]):
     """KL-Cov, noting the rows of each minibatch it sees."""
 

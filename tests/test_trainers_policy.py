@@ -11,7 +11,7 @@ from tests.conftest import write_tiny_hf_model
 from trainers.config import PolicyConfig
 from trainers.policy import GPTConfig, HFPolicy, TinyGPT, left_pad, sample
 from trainers.policy_builder import build_policy
-from trainers.rollouts import Rollouts, response_logits
+from trainers.rollouts import Rollouts, response_logits, token_logprobs_and_entropy
 
 CPU = torch.device("cpu")
 
@@ -24,7 +24,7 @@ def cached_logits_match_full_forward(policy, prompts: list[list[int]], steps: in
     ids, mask = left_pad(prompts, 0, CPU)
     generator = torch.Generator().manual_seed(0)
     with torch.no_grad():
-        response, response_mask = sample(policy, ids, mask, steps, 1.0, eos_id=1, pad_id=0, generator=generator)
+        response, response_mask, _, _ = sample(policy, ids, mask, steps, 1.0, eos_id=1, pad_id=0, generator=generator)
         full = policy(torch.cat([ids, response], 1), torch.cat([mask, response_mask], 1))
         gap, cache, seq, seq_mask = 0.0, None, ids, mask
         for t in range(response.shape[1]):
@@ -60,7 +60,7 @@ def test_left_padding_does_not_change_a_prompts_logits() -> None:
 def test_sample_masks_up_to_the_end_token_and_pads_after_it() -> None:
     model = tiny_gpt(vocab=6)  # small vocabulary: the end token (1) comes up quickly
     ids, mask = left_pad([[2, 3, 4], [3, 4], [5, 2, 3, 4]] * 10, 0, CPU)
-    response, response_mask = sample(model, ids, mask, 12, 1.0, eos_id=1, pad_id=0,
+    response, response_mask, _, _ = sample(model, ids, mask, 12, 1.0, eos_id=1, pad_id=0,
                                      generator=torch.Generator().manual_seed(0))
     ended = 0
     for row, row_mask in zip(response.tolist(), response_mask.tolist()):
@@ -73,8 +73,33 @@ def test_sample_masks_up_to_the_end_token_and_pads_after_it() -> None:
         else:
             assert row_mask == [1] * len(row)
     assert ended > 0
-    again, _ = sample(model, ids, mask, 12, 1.0, eos_id=1, pad_id=0, generator=torch.Generator().manual_seed(0))
+    again, *_ = sample(model, ids, mask, 12, 1.0, eos_id=1, pad_id=0, generator=torch.Generator().manual_seed(0))
     assert torch.equal(response, again)
+
+
+def test_sampling_yields_the_log_probs_and_entropies_a_full_scoring_pass_gives() -> None:
+    """The sampling pass (cached, each group's prompt computed once) against the plain full forward."""
+    model, group = tiny_gpt(), 4
+    ids, mask = left_pad([p for p in PROMPTS for _ in range(group)], 0, CPU)
+    response, response_mask, logp, entropy = sample(model, ids, mask, 6, 0.7, eos_id=1, pad_id=0,
+                                                    generator=torch.Generator().manual_seed(0), group_size=group)
+    batch = Rollouts([], group, ids, mask, response, response_mask.float(), [], torch.zeros(len(ids)))
+    rescored = token_logprobs_and_entropy(model, batch, temperature=0.7, chunk_size=64)
+    assert torch.allclose(logp, rescored.old_logp, atol=1e-5) and torch.allclose(entropy, rescored.entropy, atol=1e-5)
+    assert (logp[response_mask == 0] == 0).all() and (entropy[response_mask == 0] == 0).all()
+    alone, *_ = sample(model, ids, mask, 6, 0.7, eos_id=1, pad_id=0, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(alone, response)  # sharing the prompt pass changes no sampled token here
+
+
+def test_grouped_logits_equal_the_plain_forward() -> None:
+    model, group = tiny_gpt(), 3
+    ids, mask = left_pad([p for p in PROMPTS for _ in range(group)], 0, CPU)
+    torch.manual_seed(1)
+    response, response_mask = torch.randint(3, 40, (len(ids), 5)), torch.ones(len(ids), 5, dtype=torch.long)
+    response_mask[::2, 3:] = 0
+    grouped = model.grouped_logits(ids, mask, response, response_mask, group)
+    plain = model(torch.cat([ids, response], 1), torch.cat([mask, response_mask], 1))[:, ids.shape[1] - 1 :]
+    assert grouped.shape == plain.shape and torch.allclose(grouped, plain, atol=1e-5)
 
 
 def test_response_logits_are_float32_for_a_bfloat16_policy() -> None:

@@ -24,7 +24,7 @@ from trainers import losses
 from trainers.config import TrainConfig, resolve_policy, target_number
 from trainers.methods import COUNT, GRPO, METHODS, Tokens, make_method
 from trainers.policy_builder import build_policy, pick_device
-from trainers.rollouts import Rollouts, concat, generate, response_logits, token_logprobs_and_entropy
+from trainers.rollouts import Rollouts, concat, generate, response_logits
 from trainers.rundir import RunDir, RunLog, load_parent, rollout_rows
 from trainers.tasks import TASKS, Task
 
@@ -163,7 +163,6 @@ def collect(policy, tokenizer, task: Task, method: GRPO, config: TrainConfig, cp
         choice = torch.randint(len(pool), (rl.prompts_per_step,), generator=cpu_gen).tolist()
         batch = generate(policy, tokenizer, task, [pool[i] for i in choice], rl.group_size, rl.max_new_tokens,
                          rl.temperature, sample_gen, device)
-        batch = token_logprobs_and_entropy(policy, batch, rl.temperature, rl.entropy_chunk)
         drawn.append(batch)
         keep = method.keep(batch.group_rewards())
         kept.append(batch.select(keep))
@@ -184,12 +183,11 @@ def update(policy, optimizer, method: GRPO, batch: Rollouts, config: TrainConfig
     totals: dict[str, float] = defaultdict(float)
     edges = torch.linspace(0, groups, min(rl.minibatches, groups) + 1).round().long().tolist()
     for lo, hi in zip(edges[:-1], edges[1:]):
-        part = batch.slice_groups(lo, hi)
+        part = batch.slice_groups(lo, hi).trimmed()
         mask = part.response_mask
         logits = response_logits(policy, part, rl.temperature)  # (n, R, V)
-        logp = losses.token_logprobs(logits, part.response_ids)
-        with torch.set_grad_enabled(method.needs_entropy_grad):
-            entropy = losses.entropy_from_logits(logits, rl.entropy_chunk)
+        logp, entropy = losses.logprobs_and_entropy(logits, part.response_ids, rl.entropy_chunk,
+                                                    entropy_grad=method.needs_entropy_grad)
         ref_logp = None
         if reference is not None:
             with torch.no_grad():
@@ -228,9 +226,8 @@ def evaluate(policy, tokenizer, config: TrainConfig, step: int, device) -> dict[
         prompts = [p for p in task.prompts("eval") for _ in range(config.run.eval_groups)]
         parts = []
         for i in range(0, len(prompts), rl.prompts_per_step):
-            batch = generate(policy, tokenizer, task, prompts[i : i + rl.prompts_per_step], rl.group_size,
-                             rl.max_new_tokens, rl.temperature, generator, device)
-            parts.append(token_logprobs_and_entropy(policy, batch, rl.temperature, rl.entropy_chunk))
+            parts.append(generate(policy, tokenizer, task, prompts[i : i + rl.prompts_per_step], rl.group_size,
+                                  rl.max_new_tokens, rl.temperature, generator, device))
         results[name] = concat(parts, tokenizer.pad_id)
     return results
 

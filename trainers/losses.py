@@ -43,6 +43,28 @@ def token_logprobs(logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
     return z.gather(-1, tokens.unsqueeze(-1)).squeeze(-1) - torch.logsumexp(z, dim=-1)
 
 
+def logprobs_and_entropy(
+    logits: torch.Tensor, tokens: torch.Tensor, chunk_size: int | None = None, entropy_grad: bool = True
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """log pi(token) and H, both from one float32 log-softmax per chunk of rows: (N, R, V), (N, R) -> (N, R) x 2.
+
+    H = -sum_v p_v log p_v with log p = log_softmax(z), the same quantity as
+    :func:`entropy_from_logits`' logsumexp(z) - sum softmax(z) z; one pass
+    serves the policy loss and the entropy (and its gradient only when
+    ``entropy_grad``, for an entropy bonus). Rows go ``chunk_size`` at a time
+    so memory stays flat for large vocabularies.
+    """
+    flat, flat_tokens = logits.reshape(-1, logits.shape[-1]), tokens.reshape(-1, 1)
+    rows = max(1, flat.shape[0] if chunk_size is None else chunk_size)
+    logps, entropies = [], []
+    for chunk, chunk_tokens in zip(flat.split(rows), flat_tokens.split(rows)):
+        log_p = torch.log_softmax(chunk.float(), dim=-1)
+        logps.append(log_p.gather(-1, chunk_tokens).squeeze(-1))
+        with torch.set_grad_enabled(entropy_grad and torch.is_grad_enabled()):
+            entropies.append(-(log_p.exp() * log_p).sum(-1))
+    return torch.cat(logps).reshape(tokens.shape), torch.cat(entropies).reshape(tokens.shape)
+
+
 def group_advantages(rewards: torch.Tensor, scale: bool = True, eps: float = 1e-4) -> torch.Tensor:
     """GRPO: (R_i - mean_j R_j) / (std_j R_j + eps) within each group; Dr. GRPO: no division.
 
