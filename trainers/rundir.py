@@ -171,7 +171,8 @@ ROLLOUT_COLUMNS = {**schema.COLUMNS, "seed": pl.Int64()}
 
 def rollout_rows(batch: Rollouts, record: RunRecord, *, step: int, split: str, task: str, seed: int) -> list[dict]:
     """One canonical-schema row per response, in ``record``'s lineage and phase; a group is one prompt's
-    G responses at this step."""
+    G responses at this step. Group ids name the seed, so the runs of several seeds of one lineage
+    (same lineage, phase, step and split) keep their groups apart when loaded together."""
     entropy = batch.response_entropy().tolist()
     n_tokens = batch.response_mask.sum(1).long().tolist()
     rewards = batch.rewards.tolist()
@@ -179,7 +180,7 @@ def rollout_rows(batch: Rollouts, record: RunRecord, *, step: int, split: str, t
     for i, text in enumerate(batch.texts):
         group = i // batch.group_size
         rows.append({
-            "lineage": record.lineage, "phase": record.phase, "step": step, "group_id": f"{split}-{task}-{group:04d}",
+            "lineage": record.lineage, "phase": record.phase, "step": step, "group_id": f"{split}-{task}-s{seed}-{group:04d}",
             "prompt": batch.prompts[group].text, "response": text, "reward": rewards[i],
             "entropy": entropy[i], "n_tokens": n_tokens[i], "split": split, "task": task,
             "seed": seed,  # beyond the canonical columns: lets reports show the spread across seeds
