@@ -154,3 +154,14 @@ def test_group_ids_keep_seeds_apart() -> None:
     ids = [{row["group_id"] for row in rollout_rows(batch, record, step=1, split="eval", task="A", seed=seed)}
            for seed in (0, 1)]
     assert len(ids[0]) == len(ids[1]) == 1 and not ids[0] & ids[1]
+
+
+def test_the_speed_benchmark_runs_without_trl(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    bench = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_trainer.py"
+    done = subprocess.run([sys.executable, bench, "--no-trl", "--steps", "1", "--threads", "1"],
+                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "s/step (generate" in done.stdout

@@ -194,7 +194,7 @@ class WarmupConfig:
         for name in ("steps", "batch_size", "eval_groups"):
             _positive(name, getattr(w, name), integer=True)
         _positive("lr", w.lr)
-        for name in ("slot_error", "length_error"):
+        for name in ("slot_error", "length_error", "rare_hint"):
             if not 0 <= getattr(noise, name) <= 1:
                 raise OptionError(f"--{name.replace('_', '-')} must lie in [0, 1], got {getattr(noise, name)}")
         if noise.zipf < 0:

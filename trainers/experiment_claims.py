@@ -57,6 +57,7 @@ HOLD = 0.10  # claims 3-4: mean |H - H*| below this fraction of H*
 # Student's t, two-sided 95%, by degrees of freedom.
 T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228}
 AGREES, DISAGREES, UNMEASURABLE = "AGREES", "DOES NOT AGREE", "NOT MEASURABLE"
+OPPOSITE = " (the interval lies wholly on the other side)"  # a note on a DOES NOT AGREE, not a verdict of its own
 # The seed's figures (SPEC.md §4), for the side-by-side table.
 SEED = {
     ("grpo", "entropy end/start, phase 1"): "0.24 -> 0.05 (0.21)",
@@ -294,6 +295,12 @@ class Claims:
             self.row(lineage, "dead eval groups, end of phase 2", fmt(list(per_seed(zero, "zero_std").values())))
 
 
+def opposite(numbers: str) -> str:
+    """OPPOSITE when every interval quoted in ``numbers`` lies below 0, else nothing."""
+    bounds = re.findall(r"\[(-?[\d.]+), (-?[\d.]+)\]", numbers)
+    return OPPOSITE if bounds and all(float(high) < 0 for _, high in bounds[-1:]) else ""
+
+
 def seed_of_group(group_id: str) -> int | None:
     """The seed in a trainer rollout's group id (``eval-C-s3-0007``; ``trainers/rundir.py``)."""
     found = re.search(r"-s(\d+)-", group_id)
@@ -317,7 +324,8 @@ def claims_text(folder: str | Path = "data/experiment") -> str:
         seed = SEED.get((lineage, quantity)) or SEED.get(("*", quantity), "")
         lines.append(f"{lineage:<14} {quantity:<42} {here:<70} {seed}")
     lines.append("")
-    lines += [f"{verdict:<15} {claim}: {numbers}" for verdict, claim, numbers in claims.verdicts]
+    lines += [f"{verdict:<15} {claim}: {numbers}{opposite(numbers) if verdict == DISAGREES else ''}"
+              for verdict, claim, numbers in claims.verdicts]
     counts = {v: sum(verdict == v for verdict, *_ in claims.verdicts) for v in (AGREES, DISAGREES, UNMEASURABLE)}
     lines += ["", f"{counts[AGREES]} agree, {counts[DISAGREES]} do not agree, {counts[UNMEASURABLE]} not measurable"]
     return "\n".join(lines)
