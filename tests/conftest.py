@@ -19,6 +19,30 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 REPO = Path(__file__).resolve().parents[1]
+# Logs written by the real libraries, or from their source's schema where they cannot run here
+# (tests/data/real/make_*.py say which and how).
+REAL = REPO / "tests" / "data" / "real"
+TRL_PLAIN = REAL / "trl" / "plain_two_rewards"  # plain-text prompts, two reward functions, num_generations 4
+
+
+def run_cli(capsys, *args) -> tuple[int, str, str]:
+    """``rollout-diversity -q ARGS...`` in-process: (exit status, stdout, stderr)."""
+    from rollout_cli import main
+
+    code = main(["-q", *map(str, args)])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.fixture(autouse=True)
+def private_user_cache(tmp_path_factory, monkeypatch) -> Path:
+    """The command line caches embeddings in the user's cache folder by default: each test gets its own,
+    outside its tmp_path, so no test writes into the real one (subprocesses inherit the variable)."""
+    from diversity.embedding import CACHE_ENV
+
+    folder = tmp_path_factory.mktemp("user-cache")
+    monkeypatch.setenv(CACHE_ENV, str(folder))
+    return folder
 
 
 def write_jsonl(path: Path, rows: list[dict]) -> Path:
@@ -79,12 +103,12 @@ def canonical_file(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def trl_dir(tmp_path: Path) -> Path:
-    """A TRL output_dir: completions/completions_{step:05d}.parquet, num_generations = 4."""
+    """A TRL output_dir: completions/completions_{step:05d}.parquet, num_generations = 4, a new batch each step."""
     out = tmp_path / "my-trl-run"
     (out / "completions").mkdir(parents=True)
     for step in (5, 10):
         rows = [
-            {"step": step, "prompt": f"q{p}", "completion": f"c{p}-{i}",
+            {"step": step, "prompt": f"q{p}", "completion": f"c{p}-{i}" + ("" if step == 5 else " later"),
              "accuracy": float(i % 2), "format": 0.25, "advantage": 0.1 * i}
             for p in range(3) for i in range(4)
         ]
@@ -212,3 +236,21 @@ def write_tiny_hf_model(directory: Path) -> Path:
     GPT2LMHeadModel(config).save_pretrained(directory)
     tokenizer.save_pretrained(directory)
     return directory
+
+
+# ---------------------------------------------------------------- metrics that read more than texts or embeddings
+
+
+def metric_args(spec, primary, columns: dict) -> list:
+    """A per-group form's arguments: the group's texts or embeddings (none for an outcome metric), then each
+    input the metric needs (``spec.needs``) from ``columns``."""
+    return ([] if spec.kind == "outcome" else [primary]) + [columns[need] for need in spec.needs]
+
+
+def random_outcomes(rng, size: int) -> dict:
+    """Correct flags (about 60% correct) and rewards on a coarse grid, so some groups tie."""
+    return {"correct": rng.random(size) < 0.6, "reward": rng.choice([0.0, 0.5, 1.0], size=size)}
+
+
+# Metrics whose value is undefined (NaN) for some groups beyond min_group_size, and when.
+UNDEFINED_WHEN = {"vendi_score_correct": lambda columns: not np.any(columns["correct"])}

@@ -59,6 +59,7 @@ def test_summaries_and_report_are_written(quick: Path) -> None:
     scores = diversity.Scores.read_parquet(data / "scores.parquet")
     assert set(scores.groups["lineage"].unique().to_list()) == {"grpo", "repo_r", "repo_r_raised"}
     assert scores.groups["split"].unique().to_list() == ["eval"]
+    assert scores.settings["correct"] == "reward >= 1" and "pass_at_k" in scores.metrics  # full marks = correct
     evaluations = pl.read_parquet(data / "evaluations.parquet")
     assert set(evaluations["task"].unique().to_list()) == {"A", "B", "C"}
     outcomes = pl.read_parquet(data / "outcomes.parquet")
@@ -71,7 +72,7 @@ def test_summaries_and_report_are_written(quick: Path) -> None:
     logs = diversity.load_rollouts(data / "seed0" / "grpo_p1")
     assert logs["lineage"].unique().to_list() == ["grpo"] and logs["seed"].unique().to_list() == [0]
     page = (quick / "report.html").read_text(encoding="utf-8")
-    assert page.count("<img") == 3 and "repo_r_raised" in page
+    assert page.count("<img") == 4 and "repo_r_raised" in page  # figures 1-3 and pass@k
     assert 'id="findings"' in page and "GRPO&#39;s entropy collapses again in phase 2" in page
 
 

@@ -201,3 +201,23 @@ def test_existing_runs_are_not_overwritten_and_resume_keeps_options(capsys, tmp_
     assert code == 2 and "has no config.json" in err
     code, err = cli(capsys, "train", "--out", run, "--steps", "1", *TINY, "--init-from", base, "--force")
     assert code == 0, err
+
+
+def test_seeds_of_one_lineage_never_pool_their_groups(capsys, tmp_path: Path, base: Path, one_thread) -> None:
+    runs = [train(capsys, tmp_path / f"s{seed}", "--method", "grpo", "--task", "A", "--steps", "1", "--seed", str(seed),
+                  "--init-from", base, "--lineage", "grpo") for seed in (0, 1)]
+    frame = diversity.load_rollouts(runs)
+    sizes = frame.group_by("lineage", "phase", "step", "split", "group_id").len()["len"].unique().to_list()
+    assert sizes == [4]  # G = 4 per group, never the two seeds' 2 x 4
+
+
+def test_the_trainer_logs_the_monitors_diversity_keys(capsys, tmp_path: Path, base: Path, one_thread) -> None:
+    """One code path with the TRL callback: metrics.jsonl carries diversity/<metric>, the step's group means."""
+    run = train(capsys, tmp_path / "monitored", "--method", "grpo", "--task", "A", "--steps", "2", "--init-from", base)
+    rows = metrics(run)
+    frame = diversity.load_rollouts(run).filter(pl.col("split") == "train")
+    scores = diversity.score(frame, metrics=["duplicate_fraction", "distinct_n"], progress=False).groups
+    for row in rows:
+        groups = scores.filter(pl.col("step") == row["step"])
+        assert row["diversity/duplicate_fraction"] == pytest.approx(groups["duplicate_fraction"].mean())
+        assert row["diversity/distinct_n"] == pytest.approx(groups["distinct_n"].mean())

@@ -218,10 +218,11 @@ def summarise(out: Path, seeds: int, report: Path, data_dir: Path, embedder: str
     from diversity.report import build_report
     from rollout_common.files import atomic_path, write_text_atomic
     from trainers.experiment_claims import claims_text
+    from trainers.tasks import FULL_MARKS
 
     runs = run_dirs(out, seeds)
     analysis = analyse(runs, embedder=embedder, cache_dir=out / "embedding_cache", score_splits=("eval",),
-                       progress=progress)
+                       correct_threshold=FULL_MARKS, progress=progress)
     data_dir.mkdir(parents=True, exist_ok=True)
     analysis.scores.to_parquet(data_dir / "scores.parquet", force=True)
     for log_name, table in ((METRICS, "training_metrics"), (EVAL, "evaluations")):

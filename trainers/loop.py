@@ -60,13 +60,17 @@ def train(config: TrainConfig, resume: bool = False, force: bool = False, progre
     """Train (or, with ``resume``, continue) the run ``config.run.out``; returns its directory."""
     from tqdm.auto import tqdm
 
+    from diversity.monitor import DiversityMonitor
+
     s = open_session(config, resume, force)
     step, log = _begin(s, resume)
+    monitor = DiversityMonitor(group_size=s.config.rl.group_size)  # the same diversity/* keys as the TRL callback logs
     bar = tqdm(total=s.final - s.start, initial=step - s.start, disable=not progress, desc=s.record.lineage, leave=False)
     began = time.perf_counter()
     while step < s.final:
         step += 1
         row, logged = train_step(s, step)
+        row.update(monitor.step(step, [p.text for p in logged.prompts], logged.texts, logged.rewards.tolist()))
         log.add_step(row, rollout_rows(logged, s.record, step=step, split="train", task=s.task.name, seed=s.config.run.seed))
         bar.update(1)
         bar.set_postfix(step=step, reward=f"{row['reward_mean']:.3f}", entropy=f"{row['entropy']:.3f}")

@@ -171,8 +171,8 @@ ROLLOUT_COLUMNS = {**schema.COLUMNS, "seed": pl.Int64()}
 
 def rollout_rows(batch: Rollouts, record: RunRecord, *, step: int, split: str, task: str, seed: int) -> list[dict]:
     """One canonical-schema row per response, in ``record``'s lineage and phase; a group is one prompt's
-    G responses at this step. Group ids name the seed, so the runs of several seeds of one lineage
-    (same lineage, phase, step and split) keep their groups apart when loaded together."""
+    G responses at this step. The group id names the seed: runs of one lineage with different seeds
+    are different runs, and scoring their logs together must not pool their groups."""
     entropy = batch.response_entropy().tolist()
     n_tokens = batch.response_mask.sum(1).long().tolist()
     rewards = batch.rewards.tolist()

@@ -69,6 +69,8 @@ COUNTS = tuple(range(3, 9))
 LEXICON: tuple[str, ...] = tuple(w for words in CATEGORIES.values() for w in words)
 PROMPT_WORDS = ("list", "write", "words", "starting", "with", ":", "rare")
 RARE_COUNTS = tuple(range(3, 7))  # task C: at most the six rare items of a category
+# The reward of a response that meets every constraint: the correctness metrics' --correct-threshold.
+FULL_MARKS = 1.0
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,14 @@
 """``rollout-diversity inspect LOG...``: what the loader sees in some logs.
 
-Prints, per input file, the detected format and row counts, then per lineage
-and phase the steps, groups and group sizes. Use it before scoring to check a
-log is read the way you expect.
+Prints, per input file, the detected format and row counts, how the reward
+was made (TRL: which columns were summed, with which weights), where the
+split came from, and everything the loader dropped, de-duplicated or warned
+about (re-logged TRL batches, rows without a reward, failed NoveltyBench
+prompts, oversized verl groups, lm-eval lines de-duplicated across filters,
+failed batch requests, aborted slime samples, ...), each with its count, and
+each file it skipped with why; then per lineage,
+phase and split the steps, groups and group sizes. Use it before scoring to
+check a log is read the way you expect.
 """
 
 from __future__ import annotations
@@ -31,8 +37,14 @@ def run(args: argparse.Namespace) -> int:
         print(f"{report.path}: {report.format}, {report.rows} rows, {report.skipped} skipped")
         for location in report.skipped_at:
             print(f"  skipped {location}")
+        if report.reward:
+            print(f"  reward = {report.reward}")
+        if report.split:
+            print(f"  split = {report.split}")
+        for sentence in report.notes:
+            print(f"  {sentence}")
     for path in result.ignored:
-        print(f"{path}: ignored (not a rollout log)")
+        print(f"{path}: ignored ({result.why_ignored.get(path, 'not a rollout log')})")
     frame = result.frame
     table = (
         frame.group_by("lineage", "phase", "split", "step", "group_id")
@@ -49,6 +61,8 @@ def run(args: argparse.Namespace) -> int:
         .sort("lineage", "phase", "split")
     )
     print(f"\n{frame.height} rows, {result.skipped} skipped, {len(result.ignored)} files ignored")
+    if result.counts:
+        print("; ".join(f"{event.replace('_', ' ')}: {count}" for event, count in result.counts.items()))
     print(f"{'lineage':<20} {'phase':<6} {'split':<6} {'steps':>6} {'range':>13} {'groups':>7} {'rows':>8}  group sizes")
     for row in table.iter_rows(named=True):
         sizes = ",".join(str(s) for s in row["sizes"])

@@ -2,8 +2,9 @@
 
 Examples:
   rollout-diversity score data/demo/canonical.jsonl --out reports/demo_scores.parquet
-  rollout-diversity score runs/grpo runs/repo_r --out scores.parquet --cache-dir .cache/embeddings
+  rollout-diversity score runs/grpo runs/repo_r --out scores.parquet --cache-dir /scratch/embeddings
   rollout-diversity score huge/*.jsonl --out scores.parquet --embedder hashing --metrics vendi_score jaccard_overlap
+  rollout-diversity score runs/grpo --out scores.parquet --correct-threshold 1.0 --pass-k 4
 
 Writes one Parquet file with a row per group (lineage, phase, step, split,
 group_id) and a column per metric; ``rollout-diversity report`` and

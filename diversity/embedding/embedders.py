@@ -9,6 +9,15 @@
   buckets (sparse). Stateless and fast: for very large logs.
 - ``tfidf``: scikit-learn's TfidfVectorizer fitted on the distinct texts being
   scored (sparse), so a text's vector depends on the rest of the log.
+
+The lexical embedders (``hashing``, ``tfidf``) tokenise as the lexical
+metrics do (lowercase runs of word characters). A response with no token
+(emoji, punctuation or operators only) gets the zero vector; the kernels
+(:mod:`diversity.metrics.kernels`) take zero vectors as identical to one
+another and orthogonal to every other vector **[ours]**, so pairwise cosine,
+centroid distance, Vendi and the clusters stay defined: token-less responses
+count as one answer, as J(∅, ∅) = 1 does for Jaccard. (Tell them apart with
+duplicate_fraction or a sentence-transformers embedder.)
 """
 
 from __future__ import annotations

@@ -1,8 +1,12 @@
 """Expand what a user names (files, globs, directories) into the files to read.
 
 A directory that is a run of this project's trainer (see
-``rollout_common.run_directory``) is read from its ``rollouts/`` folder; any
-other directory is searched recursively for rollout files.
+``rollout_common.run_directory``) is read from its ``rollouts/`` folder, and a
+TRL ``output_dir`` (checkpoints, README, trainer_state.json beside
+``completions/``) from its ``completions/`` folder; any other directory is
+searched recursively for rollout files. ``.pt`` files are picked up only in
+folders named as :data:`TORCH_FOLDERS` (slime's ``rollout_data/``), so a
+search never unpickles a model checkpoint; name other ``.pt`` files explicitly.
 """
 
 from __future__ import annotations
@@ -11,9 +15,14 @@ import glob as globlib
 from collections.abc import Iterable
 from pathlib import Path
 
-from diversity.load.records import SUFFIXES
+from diversity.load.records import SUFFIXES, TORCH_SUFFIX
 from rollout_common.errors import InputError, OptionError
 from rollout_common.run_directory import RunPaths, is_run_directory
+
+# The folder of a TRL output_dir that GRPOTrainer(log_completions=True) writes completions_{step:05d}.parquet into.
+TRL_COMPLETIONS = "completions"
+# Folders whose .pt files a directory search reads: slime's --dump-details D writes D/rollout_data/{id}.pt.
+TORCH_FOLDERS = ("rollout_data",)
 
 
 def as_list(paths: str | Path | Iterable[str | Path]) -> list[str | Path]:
@@ -60,9 +69,14 @@ def expand_paths(paths: str | Path | Iterable[str | Path]) -> list[tuple[Path, b
 
 
 def files_in_directory(directory: Path) -> list[Path]:
-    """Rollout files under a directory; a trainer run is read from its rollouts/ folder."""
+    """Rollout files under a directory; a trainer run is read from its rollouts/ folder, a TRL output_dir
+    from its completions/ folder."""
     if is_run_directory(directory):
         directory = RunPaths(directory).rollouts
+    elif any((directory / TRL_COMPLETIONS).glob("completions_*.parquet")):
+        directory = directory / TRL_COMPLETIONS
     return sorted(
-        p for p in directory.rglob("*") if p.is_file() and p.suffix in SUFFIXES and not p.name.startswith(".")
+        p for p in directory.rglob("*")
+        if p.is_file() and not p.name.startswith(".")
+        and (p.suffix in SUFFIXES or (p.suffix == TORCH_SUFFIX and p.parent.name in TORCH_FOLDERS))
     )

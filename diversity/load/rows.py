@@ -86,6 +86,41 @@ def number(record: dict, name: str) -> float | None:
     return result
 
 
+def put_messages(row: dict, record: dict, prompt: str = "prompt", response: str = "completion") -> None:
+    """``row["prompt"]`` and ``row["response"]`` from a record's fields, plain text or message lists; the roles
+    of message lists kept beside them (``prompt_roles``, ``response_roles``)."""
+    for name, field in (("prompt", prompt), ("response", response)):
+        row[name], roles = message_text(record, field)
+        if roles is not None:
+            row[f"{name}_roles"] = roles
+
+
+def message_text(record: dict, name: str) -> tuple[str, list[str] | None]:
+    """A prompt or response as text: a string as it is; a list of ``{role, content}`` messages (chat data in
+    TRL, verifiers, slime) as its contents joined by blank lines, with the roles (None for a string)."""
+    value = record.get(name)
+    if isinstance(value, str):
+        return value, None
+    if isinstance(value, (list, tuple)) and all(isinstance(m, dict) for m in value):
+        roles = [m.get("role") for m in value]
+        if all(isinstance(r, str) for r in roles):
+            return "\n\n".join(_content(m.get("content"), name) for m in value), roles
+    if value is None:
+        raise BadRow(name, "missing", f"every row needs a '{name}' string or message list")
+    raise BadRow(name, f"expected a string or a list of {{role, content}} messages, found {type(value).__name__}")
+
+
+def _content(content, name: str) -> str:
+    """A message's content: a string, null (a tool-call turn), or a list of parts whose text parts count."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, (list, tuple)):
+        return "".join(part.get("text") or "" for part in content if isinstance(part, dict))
+    raise BadRow(name, f"a message's content is {type(content).__name__}, not a string or a list of parts")
+
+
 def preview(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
