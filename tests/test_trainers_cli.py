@@ -44,14 +44,14 @@ def base(tmp_path_factory) -> Path:
 
 def test_warmup_writes_a_base_with_its_evaluation(base: Path) -> None:
     summary = json.loads((base / SUMMARY).read_text())
-    assert set(summary["eval"]) == {"A", "B"}
+    assert set(summary["eval"]) == {"A", "B", "C"}
     for task in summary["eval"].values():
         assert 0.0 <= task["reward"] <= 1.0
         assert 0.0 < task["entropy"] < summary["log_vocab"]
     checkpoint = torch.load(RunPaths(base).checkpoint(FINAL), weights_only=True)
     assert checkpoint["kind"] == "warmup" and checkpoint["phase"] == "0" and checkpoint["step"] == 0
     frame = diversity.load_rollouts(base)
-    assert set(frame["split"]) == {"eval"} and set(frame["task"]) == {"A", "B"}
+    assert set(frame["split"]) == {"eval"} and set(frame["task"]) == {"A", "B", "C"}
 
 
 CONTROL = {"repo_r": "zeta", "adapo": "eps_high", "entropy_bonus": "alpha", "adaptive_entropy": "alpha",
@@ -148,13 +148,15 @@ def test_hugging_face_model_trains_through_the_cli(capsys, tmp_path: Path) -> No
     "args, message",
     [
         (["--method", "ppo"], "--method 'ppo' is not a method"),
-        (["--task", "C"], "--task 'C' is not a task"),
+        (["--task", "D"], "--task 'D' is not a task"),
+        (["--train-prompts", "99"], "--train-prompts 99: task A has 24 train prompts"),
+        (["--grader-noise", "0.5"], "--grader-noise 0.5 must lie in [0, 0.5)"),
         (["--steps", "0"], "--steps must be a positive integer"),
         (["--steps", "-3"], "--steps must be a positive integer"),
         (["--group-size", "0"], "--group-size must be a positive integer"),
         (["--target-entropy", "0"], "--target-entropy 0.0 must lie in (0,"),
         (["--target-entropy", "-1"], "--target-entropy -1.0 must lie in (0,"),
-        (["--target-entropy", "4.7"], "must lie in (0, log(vocab) = 4.605)"),
+        (["--target-entropy", "4.7"], "must lie in (0, log(vocab) = 4.615)"),
         (["--target-entropy", "high"], "--target-entropy 'high' is neither"),
         (["--target-entropy", "parent"], "--target-entropy parent needs --init-from a run"),
         (["--zeta-min", "0.5", "--zeta-max", "0.1"], "--zeta-min 0.5 and --zeta-max 0.1"),

@@ -8,11 +8,13 @@ from pathlib import Path
 import pytest
 import torch
 
+from rollout_common.run_directory import RunRecord
 from trainers.config import ControlConfig, PolicyConfig, RLConfig, RunConfig, TrainConfig
-from trainers.loop import open_session, train_step, update
+from trainers.loop import noisy_rewards, open_session, train_step, update, zero_std_fraction
 from trainers.methods import METHODS, make_method
 from trainers.policy import GPTConfig, TinyGPT
 from trainers.rollouts import Rollouts, token_logprobs_and_entropy
+from trainers.rundir import rollout_rows
 from trainers.tasks import TASKS
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -107,8 +109,8 @@ def test_a_step_whose_groups_were_all_dropped_changes_nothing() -> None:
     assert all(torch.equal(a, b) for a, b in zip(before, policy.parameters()))
 
 
-LOOP_COLUMNS = {"step", "phase", "lineage", "task", "method", "reward_mean", "reward_std", "entropy", "target_entropy",
-                "loss", "approx_kl", "groups_kept", "response_tokens", "time_s"}
+LOOP_COLUMNS = {"step", "phase", "lineage", "task", "method", "reward_mean", "reward_std", "reward_zero_std", "entropy",
+                "target_entropy", "loss", "approx_kl", "groups_kept", "response_tokens", "time_s"}
 
 
 @pytest.mark.parametrize("name", list(METHODS))
@@ -125,3 +127,41 @@ def test_a_step_logs_the_loop_s_columns_and_the_method_s_declared_statistics(tmp
     cls = METHODS[name]
     assert set(row) == LOOP_COLUMNS | set(cls.statistics) | set(cls.controls)
     assert len(logged.rewards) == 4 * 4
+
+
+def test_the_noisy_grader_flips_each_check_with_its_chance_and_zero_std_counts_dead_groups() -> None:
+    task = TASKS["A"]
+    prompt = task.prompts("train")[0]  # list 4 fruit: 5 checks
+    n = 2000
+    batch = Rollouts([prompt] * (n // G), G, torch.zeros(n, 1), torch.ones(n, 1), torch.zeros(n, 1),
+                     torch.ones(n, 1), ["apple"] * n, torch.zeros(n))
+    true = task.grade(prompt, "apple")  # one slot met of K = 4, the length wrong
+    assert torch.equal(noisy_rewards(task, batch, 1e-12, torch.Generator().manual_seed(0)), torch.full((n,), true))
+    noisy = noisy_rewards(task, batch, 0.25, torch.Generator().manual_seed(0))
+    checks = prompt.k + 1
+    # E[noisy] = true (1 - p) + (1 - true) p
+    assert float(noisy.mean()) == pytest.approx(true * 0.75 + (1 - true) * 0.25, abs=0.01)
+    assert torch.allclose(noisy * checks, (noisy * checks).round(), atol=1e-5)
+    batch.rewards = torch.tensor([1.0, 1.0, 0.0, 1.0] + [0.5] * (n - 4))
+    assert zero_std_fraction(batch) == pytest.approx((n // G - 1) / (n // G))
+
+
+def test_group_ids_keep_seeds_apart() -> None:
+    """Runs of two seeds of one lineage share lineage, phase, step and split: the seed in the id keeps
+    their groups of G apart when loaded together."""
+    batch = hand_batch(tiny_policy(), [[1.0, 0.0]], lengths=[3, 1])
+    record = RunRecord(lineage="grpo", phase="1", start_step=0)
+    ids = [{row["group_id"] for row in rollout_rows(batch, record, step=1, split="eval", task="A", seed=seed)}
+           for seed in (0, 1)]
+    assert len(ids[0]) == len(ids[1]) == 1 and not ids[0] & ids[1]
+
+
+def test_the_speed_benchmark_runs_without_trl(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    bench = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_trainer.py"
+    done = subprocess.run([sys.executable, bench, "--no-trl", "--steps", "1", "--threads", "1"],
+                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "s/step (generate" in done.stdout

@@ -35,6 +35,10 @@ class RunConfig:
     method: str = _opt("grpo", "entropy-control method (listed below, with the defaults each sets)")
     steps: int = _opt(150, "optimizer steps in this run; the global step continues from --init-from's")
     seed: int = _opt(0, "seed for initialisation, prompt choice and sampling")
+    train_prompts: int | None = _opt(None, "train on only this many of the task's train prompts, taking each "
+                                           "category or letter in turn (a small data set); default all")
+    grader_noise: float = _opt(0.0, "chance that the training grader misjudges each check (a flip); "
+                                    "evaluation always uses the true grader")
     init_from: str | None = _opt(None, "run directory whose final checkpoint this run starts from "
                                        "(a warm-up base or an earlier phase)")
     lineage: str | None = _opt(None, "lineage name in the logs (default: the parent's with --init-from of a trained run, "
@@ -190,7 +194,7 @@ class WarmupConfig:
         for name in ("steps", "batch_size", "eval_groups"):
             _positive(name, getattr(w, name), integer=True)
         _positive("lr", w.lr)
-        for name in ("slot_error", "length_error"):
+        for name in ("slot_error", "length_error", "rare_hint"):
             if not 0 <= getattr(noise, name) <= 1:
                 raise OptionError(f"--{name.replace('_', '-')} must lie in [0, 1], got {getattr(noise, name)}")
         if noise.zipf < 0:
@@ -228,6 +232,12 @@ def _check_run(run: RunConfig) -> None:
         _positive(name, getattr(run, name), integer=True)
     if run.phase is not None and not run.phase.strip():
         raise OptionError("--phase must not be empty")
+    available = len(TASKS[run.task].prompts("train"))
+    if run.train_prompts is not None and not 0 < run.train_prompts <= available:
+        raise OptionError(f"--train-prompts {run.train_prompts}: task {run.task} has {available} train prompts; "
+                          f"use 1 to {available}")
+    if not 0 <= run.grader_noise < 0.5:
+        raise OptionError(f"--grader-noise {run.grader_noise} must lie in [0, 0.5): the chance of a flip")
 
 
 def _check_rl(rl: RLConfig) -> None:

@@ -44,6 +44,7 @@ class Session:
     optimizer: torch.optim.Optimizer
     cpu_gen: torch.Generator  # prompt choice, Clip-Cov's random pick
     sample_gen: torch.Generator  # sampling responses
+    noise_gen: torch.Generator  # the noisy training grader's flips (drawn only with --grader-noise)
     reference: torch.nn.Module | None  # the frozen start policy, for the KL method
 
     @property
@@ -81,7 +82,7 @@ def train(config: TrainConfig, resume: bool = False, force: bool = False, progre
             s.run.save_latest({
                 "step": step, "model": s.policy.state_dict(), "optimizer": s.optimizer.state_dict(),
                 "method": s.method.state_dict(), "cpu_generator": s.cpu_gen.get_state(),
-                "sample_generator": s.sample_gen.get_state(),
+                "sample_generator": s.sample_gen.get_state(), "noise_generator": s.noise_gen.get_state(),
             })
     bar.close()
     s.run.save_final(CheckpointRecord(
@@ -97,7 +98,8 @@ def train_step(s: Session, step: int) -> tuple[dict, Rollouts]:
     """One step of the algorithm: rollout -> advantage and update -> controller. Returns the metrics
     row and the step's sampled groups."""
     tick = time.perf_counter()
-    logged, batch = collect(s.policy, s.tokenizer, s.task, s.method, s.config, s.cpu_gen, s.sample_gen, s.device)
+    logged, batch = collect(s.policy, s.tokenizer, s.task, s.method, s.config, s.cpu_gen, s.sample_gen, s.device,
+                            s.noise_gen)
     entropy = logged.token_mean_entropy()
     if s.method.uses_target and s.method.target is None:
         s.method.target = entropy  # H_init: the policy's own entropy on its first batch, before any update
@@ -107,7 +109,8 @@ def train_step(s: Session, step: int) -> tuple[dict, Rollouts]:
     row = {
         "step": step, "phase": s.record.phase, "lineage": s.record.lineage, "task": s.task.name,
         "method": s.config.run.method, "reward_mean": float(logged.rewards.mean()),
-        "reward_std": float(logged.rewards.std()), "entropy": entropy, "target_entropy": s.method.target,
+        "reward_std": float(logged.rewards.std()), "reward_zero_std": zero_std_fraction(logged), "entropy": entropy,
+        "target_entropy": s.method.target,
         **stats, **control, "response_tokens": float(logged.response_mask.sum(1).mean()),
         "time_s": time.perf_counter() - tick,
     }
@@ -130,12 +133,13 @@ def open_session(config: TrainConfig, resume: bool, force: bool) -> Session:
     target = _initial_target(config, parent, tokenizer.vocab_size)
     cpu_gen = torch.Generator().manual_seed(config.run.seed)
     sample_gen = torch.Generator(device).manual_seed(config.run.seed + 1)
+    noise_gen = torch.Generator().manual_seed(config.run.seed + 2)
     method = make_method(config, cpu_gen)
     method.target = target if method.uses_target else None
     optimizer = torch.optim.Adam(policy.parameters(), lr=config.rl.lr)
     reference = _reference(run, policy, method, resume)
     return Session(config, record, run, device, tokenizer, policy, TASKS[config.run.task], method, optimizer,
-                   cpu_gen, sample_gen, reference)
+                   cpu_gen, sample_gen, noise_gen, reference)
 
 
 def _begin(s: Session, resume: bool) -> tuple[int, RunLog]:
@@ -151,22 +155,28 @@ def _begin(s: Session, resume: bool) -> tuple[int, RunLog]:
     s.method.load_state_dict(checkpoint["method"])
     s.cpu_gen.set_state(checkpoint["cpu_generator"])
     s.sample_gen.set_state(checkpoint["sample_generator"])
+    s.noise_gen.set_state(checkpoint["noise_generator"])
     return checkpoint["step"], RunLog.restore(s.run, checkpoint["step"])
 
 
-def collect(policy, tokenizer, task: Task, method: GRPO, config: TrainConfig, cpu_gen, sample_gen, device):
+def collect(policy, tokenizer, task: Task, method: GRPO, config: TrainConfig, cpu_gen, sample_gen, device,
+            noise_gen=None):
     """This step's groups: (the first draw, all of it, for the logs; the groups that train).
 
+    Prompts come from the task's train prompts (``--train-prompts`` of them);
+    with ``--grader-noise`` the rewards are the noisy training grader's.
     Methods that drop groups (DAPO's dynamic sampling) draw again, up to
     ``--max-gen-batches`` times, until ``--prompts-per-step`` groups are kept.
     """
     rl = config.rl
-    pool = task.prompts("train")
+    pool = task.train_subset(config.run.train_prompts)
     drawn, kept, n_kept = [], [], 0
     for _ in range(config.control.max_gen_batches):
         choice = torch.randint(len(pool), (rl.prompts_per_step,), generator=cpu_gen).tolist()
         batch = generate(policy, tokenizer, task, [pool[i] for i in choice], rl.group_size, rl.max_new_tokens,
                          rl.temperature, sample_gen, device)
+        if config.run.grader_noise > 0:
+            batch.rewards = noisy_rewards(task, batch, config.run.grader_noise, noise_gen)
         drawn.append(batch)
         keep = method.keep(batch.group_rewards())
         kept.append(batch.select(keep))
@@ -175,6 +185,23 @@ def collect(policy, tokenizer, task: Task, method: GRPO, config: TrainConfig, cp
             break
     train = concat(kept, tokenizer.pad_id)
     return drawn[0], train.slice_groups(0, min(n_kept, rl.prompts_per_step))
+
+
+def noisy_rewards(task: Task, batch: Rollouts, flip: float, generator: torch.Generator) -> torch.Tensor:
+    """The rewards of a grader that misjudges each check (``Task.checks``) with chance ``flip``, (N,):
+    a stand-in for a noisy verifier or judge."""
+    prompts = [p for p in batch.prompts for _ in range(batch.group_size)]
+    checks = [task.checks(p, text) for p, text in zip(prompts, batch.texts)]
+    flips = (torch.rand(len(checks), max(map(len, checks)), generator=generator) < flip).tolist()
+    rewards = [sum(c != f for c, f in zip(row, flipped)) / len(row) for row, flipped in zip(checks, flips)]
+    return torch.tensor(rewards, dtype=torch.float32, device=batch.rewards.device)
+
+
+def zero_std_fraction(batch: Rollouts) -> float:
+    """Fraction of groups whose rewards are all equal: their GRPO advantage is zero (TRL's
+    ``frac_reward_zero_std``), so they teach nothing."""
+    rewards = batch.group_rewards()
+    return float((rewards.max(1).values == rewards.min(1).values).float().mean())
 
 
 def update(policy, optimizer, method: GRPO, batch: Rollouts, config: TrainConfig, reference) -> dict[str, float]:
