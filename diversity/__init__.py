@@ -4,6 +4,7 @@ Load any trainer's rollout log into one canonical table::
 
     import diversity
     rollouts = diversity.load_rollouts("runs/grpo")          # polars.DataFrame
+    trl = diversity.load_rollouts("out/completions", diversity.LoadOptions(group_size=8))
 
 Importing this package is light: torch, sentence-transformers and matplotlib
 load only inside the functions that need them.
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import importlib
 
-from diversity.load import load_rollouts, read_rollouts
+from diversity.load import LoadOptions, load_rollouts, read_rollouts
 from diversity.schema import COLUMNS as SCHEMA
 from rollout_common.errors import DiversityError, InputError, OptionError
 
@@ -37,6 +38,7 @@ def __getattr__(name: str):
 __all__ = [
     "DiversityError",
     "InputError",
+    "LoadOptions",
     "OptionError",
     "SCHEMA",
     "load_rollouts",

@@ -9,7 +9,7 @@ column   type     nullable meaning
 lineage  str      no       one training run's line of descent ("grpo", "repo_r")
 phase    str      no       phase of continued training ("1", "2", ...)
 step     int      no       global optimizer step, counted across phases
-group_id str      no       one prompt's group of responses within (lineage, step)
+group_id str      no       one prompt's group of responses within (lineage, phase, step, split)
 prompt   str      no       the prompt text
 response str      no       one sampled response
 reward   float    yes      the response's total reward
@@ -40,7 +40,6 @@ COLUMNS: dict[str, pl.DataType] = {
     "split": pl.String(),
     "task": pl.String(),
 }
-NULLABLE = frozenset({"reward", "entropy", "n_tokens", "task"})
 SPLITS = ("train", "eval")
 # The columns that identify one group of responses to one prompt.
 GROUP_KEYS = ("lineage", "phase", "step", "split", "group_id")

@@ -55,3 +55,7 @@ class InputError(DiversityError, ValueError):
 
 class OptionError(DiversityError, ValueError):
     """A bad command-line option or function argument; the message names it."""
+
+
+class OutputError(DiversityError, OSError):
+    """An output could not be written (full disk, read-only or forbidden folder, ...); names the path and the fix."""

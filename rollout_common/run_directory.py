@@ -137,6 +137,18 @@ class RunConfig:
     def phase(self) -> str:
         return str(self.record.phase or self.raw.get("run", {}).get("phase") or "1")
 
+    @property
+    def parent(self) -> str | None:
+        """The run directory it was forked from (--init-from): the record's, else the run section's
+        ``init_from`` (configs written before the trainer recorded it)."""
+        run = self.raw.get("run")
+        return self.record.parent or (run.get("init_from") if isinstance(run, dict) else None) or None
+
+    @property
+    def parent_lineage(self) -> str | None:
+        """The parent's lineage as the record has it; None when not recorded (a reader may look the parent up)."""
+        return self.record.parent_lineage
+
 
 def config_record(sections: dict[str, dict[str, Any]], record: RunRecord) -> dict[str, Any]:
     """The content of ``config.json``: the config's sections, then ``derived``."""
@@ -190,8 +202,8 @@ class CheckpointRecord:
     """the entropy target the run ended with, for --target-entropy parent"""
     policy: dict[str, Any]
     """the policy's architecture (PolicyConfig fields)"""
-    vocab: list[str]
-    """the tokenizer's vocabulary, so a child refuses a mismatched parent"""
+    vocab: list[str] | None
+    """the tokenizer's vocabulary, so a child refuses a mismatched parent (None for a Hugging Face tokenizer)"""
 
     def to_dict(self) -> dict[str, Any]:
         return {"format": CHECKPOINT_FORMAT, **asdict(self)}

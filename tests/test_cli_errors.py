@@ -10,14 +10,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from rollout_cli import main
-from tests.conftest import canonical_rows
-
-
-def run_cli(capsys, *args: str) -> tuple[int, str, str]:
-    code = main(["-q", *map(str, args)])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+from tests.conftest import canonical_rows, run_cli
 
 
 def good_lines(n: int = 3) -> list[str]:
@@ -116,7 +109,7 @@ def test_inspect_prints_the_detected_format_and_groups(trl_dir: Path, capsys) ->
     code, out, _ = run_cli(capsys, "inspect", trl_dir, "--group-size", "4")
     assert code == 0
     assert "completions_00005.parquet: trl, 12 rows, 0 skipped" in out
-    line = next(l for l in out.splitlines() if l.startswith("my-trl-run"))
+    line = next(ln for ln in out.splitlines() if ln.startswith("my-trl-run"))
     assert line.split()[:7] == ["my-trl-run", "1", "train", "2", "5-10", "6", "24"]
 
 

@@ -8,27 +8,9 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from diversity import embed as e
+from diversity import embedding as e
 from rollout_common.errors import OptionError
-
-
-class CountingEmbedder(e.Embedder):
-    """A dense fake: a text's vector is derived from its characters; counts the texts it was asked for."""
-
-    def __init__(self, id: str = "counting:v1"):
-        self.id = id
-        self.calls: list[list[str]] = []
-
-    def encode(self, texts):
-        self.calls.append(list(texts))
-        return np.array([[len(t), sum(map(ord, t)) % 97, t.count(" ") + 1.0] for t in texts], dtype=np.float32)
-
-    @property
-    def embedded(self) -> int:
-        return sum(len(c) for c in self.calls)
-
-
-TEXTS = ["a cat", "a dog", "a cat", "", "a cat", "ünïcode"]
+from tests.conftest import TEXTS, CountingEmbedder
 
 
 def test_distinct_keeps_first_seen_order_and_maps_every_text() -> None:

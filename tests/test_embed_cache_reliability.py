@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from diversity import embed as e
-from tests.test_embed import TEXTS, CountingEmbedder
+from diversity import embedding as e
+from tests.conftest import TEXTS, CountingEmbedder
 
 MORE = ["a bird", "a fish", "a cat"]  # "a cat" is already in the first shard
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -10,6 +11,8 @@ import pytest
 
 import diversity
 from diversity import schema
+from diversity.load import LoadOptions
+from diversity.load.formats import FORMATS, Format, detect
 from rollout_common.errors import InputError, OptionError
 from tests.conftest import canonical_rows, write_jsonl
 
@@ -156,3 +159,116 @@ def test_bad_options_are_option_errors(canonical_file: Path) -> None:
         diversity.load_rollouts(canonical_file, on_bad_row="ignore")
     with pytest.raises(OptionError, match="group_size"):
         diversity.load_rollouts(canonical_file, group_size=0)
+
+
+# ---------------------------------------------------------------- LoadOptions
+
+
+@pytest.mark.parametrize(
+    "values, message",
+    [
+        ({"format": "csvv"}, "unknown format 'csvv'; choose auto or one of canonical, trl, verl, noveltybench, skyrl, "
+                             "slime, lm_eval, batch, verifiers, table"),
+        ({"on_bad_row": "ignore"}, "on_bad_row must be 'error' or 'skip', not 'ignore'"),
+        ({"group_size": 0}, "group_size must be a positive integer, not 0"),
+        ({"group_size": True}, "group_size must be a positive integer, not True"),
+        ({"group_size": 2.5}, "group_size must be a positive integer, not 2.5"),
+        ({"group_size": "4"}, "group_size must be a positive integer, not '4'"),
+        ({"lineage": 3}, "lineage must be a string, not 3; write lineage='3'"),
+        ({"phase": 2}, "phase must be a string, not 2; write phase='2'"),
+        ({"columns": {"question": "prompt"}}, "columns: 'question' is not a canonical field; map one of lineage, "
+                                               "phase, step, group_id, prompt, response, reward, entropy, n_tokens, "
+                                               "split, task"),
+        ({"columns": "prompt:question"}, "column mapping 'prompt:question' has no '='; write e.g. "
+                                         "prompt=question,response=answer,group_id=uid"),
+        ({"columns": {"prompt": ""}}, "columns: the column for 'prompt' must be a non-empty name, not ''; write e.g. "
+                                      "prompt=question,response=answer,group_id=uid"),
+        ({"columns": "prompt=a,prompt=b"}, "columns: 'prompt' is mapped twice ('a' and 'b')"),
+        ({"columns": ""}, "columns is empty; write e.g. prompt=question,response=answer,group_id=uid, or leave it unset"),
+    ],
+)
+def test_load_options_refuse_bad_values_when_made(values: dict, message: str) -> None:
+    with pytest.raises(OptionError) as caught:
+        LoadOptions(**values)
+    assert str(caught.value) == message
+
+
+def test_load_options_defaults_and_good_values() -> None:
+    default = LoadOptions()
+    assert (default.format, default.group_size, default.lineage, default.phase, default.on_bad_row) == (
+        "auto", None, None, None, "error")
+    assert not default.skip_bad_rows and LoadOptions(on_bad_row="skip").skip_bad_rows
+    options = LoadOptions(format="trl", group_size=4, lineage="mine", phase="2")
+    assert options.group_size == 4
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        options.group_size = 5
+
+
+def test_load_options_or_keywords_but_not_both(canonical_file: Path) -> None:
+    by_object = diversity.load_rollouts(canonical_file, LoadOptions(lineage="mine"))
+    assert by_object.equals(diversity.load_rollouts(canonical_file, lineage="mine"))
+    with pytest.raises(OptionError, match="not both"):
+        diversity.load_rollouts(canonical_file, LoadOptions(), lineage="mine")
+    with pytest.raises(TypeError, match="unexpected keyword argument.*lineages"):
+        diversity.load_rollouts(canonical_file, lineages="mine")
+    with pytest.raises(TypeError, match="must be a LoadOptions"):
+        diversity.load_rollouts(canonical_file, "trl")
+
+
+# ---------------------------------------------------------------- the format registry
+
+
+@pytest.mark.parametrize("name", list(FORMATS))
+def test_each_registered_format_is_detected_by_its_own_columns(name: str) -> None:
+    assert detect(set(FORMATS[name].columns)) is FORMATS[name]
+    assert detect(set(FORMATS[name].columns) | {"step", "seed"}) is FORMATS[name]
+
+
+def test_canonical_columns_lose_to_a_more_specific_format() -> None:
+    assert detect({"prompt", "response", "generations"}).name == "noveltybench"
+    assert detect({"prompt", "response", "completion"}).name == "trl"
+    assert detect({"step", "loss"}) is None
+
+
+@pytest.fixture
+def shouting_format(monkeypatch):
+    """A format registered the way a new module would be: one entry in FORMATS."""
+    from diversity.load.rows import each_row, integer, string, to_frame
+
+    def read(records, report, options):
+        rows = []
+        for _, record, guard in each_row(records, report, options.skip_bad_rows):
+            with guard:
+                row = {"prompt": string(record, "question"), "response": string(record, "shout").lower(),
+                       "step": integer(record, "round"), "group_id": string(record, "question"), "split": "eval"}
+            if not guard.failed:
+                rows.append(row)
+        return to_frame(rows)
+
+    fmt = Format(name="shouting", title="a test's shouting log", columns=("question", "shout"), read=read)
+    monkeypatch.setitem(FORMATS, fmt.name, fmt)
+    return fmt
+
+
+def test_a_registered_format_is_detected_read_and_offered_on_the_command_line(tmp_path, shouting_format, capsys) -> None:
+    from rollout_cli import build_parser, main
+
+    rows = [{"question": "q1", "shout": "HELLO", "round": 3}, {"question": "q1", "shout": "HI", "round": 3},
+            {"question": "q2", "shout": "BYE", "round": "x"}]
+    path = write_jsonl(tmp_path / "shouts" / "log.jsonl", rows)
+    result = diversity.read_rollouts(path, on_bad_row="skip")
+    assert [f.format for f in result.files] == ["shouting"]
+    assert result.frame["response"].to_list() == ["hello", "hi"] and result.frame["step"].to_list() == [3, 3]
+    assert result.frame["lineage"].unique().to_list() == ["shouts"] and result.skipped == 1
+    assert LoadOptions(format="shouting").format == "shouting"
+
+    inspect = build_parser()._subparsers._group_actions[0].choices["inspect"]
+    assert "shouting" in next(a for a in inspect._actions if a.dest == "format").choices
+    assert main(["-q", "inspect", str(path), "--format", "shouting", "--on-bad-row", "skip"]) == 0
+    assert f"{path}: shouting, 2 rows, 1 skipped" in capsys.readouterr().out
+
+
+def test_a_file_that_matches_no_format_names_every_registered_format(tmp_path, shouting_format) -> None:
+    path = write_jsonl(tmp_path / "metrics.jsonl", [{"step": 0, "loss": 1.0}])
+    with pytest.raises(InputError, match=r"prompt\+response \(canonical\).* or question\+shout \(shouting\)"):
+        diversity.load_rollouts(path)

@@ -20,6 +20,10 @@ from hypothesis import strategies as st
 from vendi_score import vendi as published
 
 from diversity import metrics as m
+from diversity.metrics import sorted_rows, text_engine
+from diversity.metrics.lexical import _group_intersections
+from diversity.metrics.sorted_rows import count_distinct, runs_within_rows
+from diversity.metrics.vocabulary import IntegerIds
 from rollout_common.errors import OptionError
 
 RNG = np.random.default_rng(7)
@@ -62,7 +66,8 @@ def ref_repetition(texts, n, pattern=m.TOKEN_PATTERN):
 
 
 def ref_duplicate(texts, pattern=m.TOKEN_PATTERN):
-    return 1 - len({tuple(t) for t in m.tokenize(texts, pattern)}) / len(texts)
+    """SPEC §1: responses compared case-folded, whitespace runs collapsed and trimmed; the pattern plays no part."""
+    return 1 - len({" ".join(t.casefold().split()) for t in texts}) / len(texts)
 
 
 def ref_jaccard(texts, n, pattern=m.TOKEN_PATTERN):
@@ -143,7 +148,7 @@ def test_hand_computed_lexical_values() -> None:
     # "a b a b a b": 4-grams abab, baba, abab -> 1 - 2/3; "x y" is shorter than 4 -> 0.
     assert m.repetition_fraction(["a b a b a b", "x y"]) == pytest.approx((1 / 3 + 0) / 2)
     assert m.repetition_fraction(["a a a"], n=2) == pytest.approx(0.5)
-    assert m.duplicate_fraction(["Hello world", "hello, WORLD!", "bye"]) == pytest.approx(1 / 3)
+    assert m.duplicate_fraction(["Hello  world ", "hello\tWORLD", "hello, world!"]) == pytest.approx(1 / 3)
     # {a,b} vs {b,c}: 1/3; each vs the empty set: 0.
     assert m.jaccard_overlap(["a b", "b c", ""]) == pytest.approx(1 / 9)
     assert m.jaccard_overlap(["", "..."]) == 1.0  # J(∅, ∅) = 1
@@ -216,7 +221,7 @@ def assert_ids_are_the_reference_tokens(corpus: m.Corpus, pattern: str = m.TOKEN
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_fast_tokenizer_equals_the_regex_reference_on_unicode(seed: int, monkeypatch) -> None:
-    monkeypatch.setattr(m, "BLOCK", 16)  # many blocks: the vocabulary carries ids across them and grows
+    monkeypatch.setattr(text_engine, "BLOCK", 16)  # many blocks: the vocabulary carries ids across them and grows
     texts = unicode_texts(np.random.default_rng(seed), 3000)
     corpus = m.Corpus(texts, [len(texts)])
     assert [corpus.distinct[k] for k in corpus.text_index] == texts
@@ -264,12 +269,12 @@ def test_a_custom_pattern_uses_the_regex_and_stays_exact() -> None:
 def test_lexical_batches_equal_plain_loops_across_blocks_and_group_sizes(n: int, monkeypatch) -> None:
     # Small blocks and row blocks: groups and texts straddle every boundary, long rows get deferred;
     # group sizes up to 12 cover both Jaccard forms (bitmasks up to MASK_GROUP, sparse Gram above).
-    monkeypatch.setattr(m, "BLOCK", 50)
-    monkeypatch.setattr(m, "ROW_BLOCK", 64)
+    monkeypatch.setattr(text_engine, "BLOCK", 50)
+    monkeypatch.setattr(sorted_rows, "ROW_BLOCK", 64)
     rng = np.random.default_rng(10 + n)
     sizes = rng.integers(1, 13, 60)
     groups = [unicode_texts(rng, size) for size in sizes]
-    groups[3] = ["Yes.", "yes", "YES!", "no"]  # different texts, same token sequence
+    groups[3] = ["Yes.", "yes", "YES!", "no", " yes"]  # same token sequence, two of them the same normalised text
     groups[4] = ["same words here"] * 5  # one text, repeated
     corpus = m.Corpus([t for g in groups for t in g], [len(g) for g in groups])
     values = {name: fn(corpus) if name == "duplicate" else fn(corpus, n) for name, fn in [
@@ -290,13 +295,13 @@ def rows_of(values: np.ndarray, lengths: np.ndarray) -> list[np.ndarray]:
 
 @pytest.mark.parametrize("bound", [50, 2**40])  # int32 and int64 blocks
 def test_row_helpers_equal_plain_loops(bound: int, monkeypatch) -> None:
-    monkeypatch.setattr(m, "ROW_BLOCK", 40)
+    monkeypatch.setattr(sorted_rows, "ROW_BLOCK", 40)
     rng = np.random.default_rng(bound % 97)
     lengths = rng.choice([0, 1, 2, 5, 9, 30, 300], size=200, p=[.1, .1, .2, .3, .2, .08, .02])  # long rows: deferred
     values = rng.integers(0, min(bound, 40), lengths.sum()) * (bound // 40)
     rows = rows_of(values, lengths)
-    assert m._count_distinct(values, bound, lengths).tolist() == [len(set(r.tolist())) for r in rows]
-    distinct, often, counts = m._runs_within_rows(values, bound, lengths)
+    assert count_distinct(values, bound, lengths).tolist() == [len(set(r.tolist())) for r in rows]
+    distinct, often, counts = runs_within_rows(values, bound, lengths)
     assert counts.tolist() == [len(set(r.tolist())) for r in rows]
     expected = [np.unique(r, return_counts=True) for r in rows]
     np.testing.assert_array_equal(distinct, np.concatenate([u for u, _ in expected]))
@@ -308,7 +313,7 @@ def test_group_intersections_equal_set_intersections() -> None:
     texts = [" ".join(rng.choice(list("abcdefghij"), size=rng.integers(0, 8))) for _ in range(7 * 40)]
     texts[:7] = ["a b", "a b", "c", "", "a b", "c d", ""]  # repeated texts within a group share one mask
     corpus = m.Corpus(texts, [7] * 40)
-    inter = m._group_intersections(corpus, 1, np.arange(len(texts)).reshape(40, 7))
+    inter = _group_intersections(corpus, 1, np.arange(len(texts)).reshape(40, 7))
     sets = [set(t) for t in m.tokenize(texts)]
     for b in range(40):
         expected = [[len(sets[7 * b + i] & sets[7 * b + j]) for j in range(7)] for i in range(7)]
@@ -316,7 +321,7 @@ def test_group_intersections_equal_set_intersections() -> None:
 
 
 def test_integer_ids_are_exact_despite_hash_collisions() -> None:
-    table = m._IntegerIds()
+    table = IntegerIds()
     rng = np.random.default_rng(2)
     reference: dict[int, int] = {}
     for _ in range(30):  # blocks of keys, many shared, some new; the table fills, collides and resizes
@@ -351,28 +356,28 @@ def random_embedding_groups(rng, sizes=(1, 2, 3, 5, 8, 8, 3, 16), dim=6):
 
 
 @pytest.mark.parametrize("sparse", [False, True])
-def test_kernel_stack_metrics_equal_plain_references(sparse: bool) -> None:
+def test_kernel_batch_metrics_equal_plain_references(sparse: bool) -> None:
     groups = random_embedding_groups(np.random.default_rng(3))
     stacked = np.vstack(groups)
     layout = m.Groups([len(g) for g in groups])
     results = {}
-    for chosen, kernels in m.kernel_stacks(sp.csr_matrix(stacked) if sparse else stacked, layout, chunk=2):
+    for chosen, kernels in m.kernel_batches(sp.csr_matrix(stacked) if sparse else stacked, layout, chunk=2):
         for b, kernel in zip(chosen, kernels):
             results[b] = kernel
     assert sorted(results) == list(range(len(groups)))
     for b, group in enumerate(groups):
         kernel = results[b][None]
         np.testing.assert_allclose(kernel[0], ref_kernel(group), atol=1e-12)
-        assert m.centroid_distance_stack(kernel)[0] == pytest.approx(ref_centroid(group), abs=1e-9)
-        assert m.vendi_stack(kernel)[0] == pytest.approx(ref_vendi(group), abs=1e-9)
+        assert m.centroid_distance_batch(kernel)[0] == pytest.approx(ref_centroid(group), abs=1e-9)
+        assert m.vendi_score_batch(kernel)[0] == pytest.approx(ref_vendi(group), abs=1e-9)
         if len(group) > 1:
-            assert m.pairwise_cosine_stack(kernel)[0] == pytest.approx(ref_pairwise(group), abs=1e-12)
+            assert m.pairwise_cosine_batch(kernel)[0] == pytest.approx(ref_pairwise(group), abs=1e-12)
 
 
-def test_kernel_stacks_follow_an_index_into_distinct_rows() -> None:
+def test_kernel_batches_follow_an_index_into_distinct_rows() -> None:
     distinct_rows = RNG.normal(size=(3, 4))
     index = np.array([0, 1, 1, 2, 0])
-    (chosen, kernels), = m.kernel_stacks(distinct_rows, m.Groups([5]), index)
+    (chosen, kernels), = m.kernel_batches(distinct_rows, m.Groups([5]), index)
     np.testing.assert_allclose(kernels[0], ref_kernel(distinct_rows[index]), atol=1e-12)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -11,39 +12,7 @@ import pytest
 from diversity.report import build_report, headline_grid
 from rollout_cli import main
 from rollout_common.errors import OptionError
-from tests.conftest import write_jsonl
-
-HOSTILE = [
-    "<script>alert('x')</script>",
-    '"><img src=x onerror=alert(1)>',
-    "</textarea><b>bold</b>",
-    "x" * 5000,
-    "\u202eevil right-to-left\u202c",
-]
-
-
-def experiment_rows(hostile: bool = False) -> list[dict]:
-    """Two lineages over two phases; grpo collapses onto one answer, repo_r keeps four."""
-    rows = []
-    words = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu".split()
-    for lineage in ("grpo", "repo_r"):
-        for step in range(0, 40, 10):
-            phase, task = ("1", "A") if step < 20 else ("2", "B")
-            collapse = lineage == "grpo" and step >= 20
-            for split in ("train", "eval"):
-                for p in range(3):
-                    prompt = f"list words {p}" if not (hostile and p == 0) else HOSTILE[0]
-                    for i in range(4):
-                        text = "alpha beta gamma" if collapse else " ".join(words[(i * 3 + p + k) % 12] for k in range(3))
-                        if hostile and p == 0:
-                            text = HOSTILE[i % len(HOSTILE)] + (HOSTILE[4] if i == 3 else "")
-                        rows.append({
-                            "lineage": lineage, "phase": phase, "step": step, "group_id": f"g{p}",
-                            "prompt": prompt, "response": text, "reward": 0.4 + 0.01 * step,
-                            "entropy": (0.2 if collapse and step == 30 else 1.0), "n_tokens": 3,
-                            "split": split, "task": task,
-                        })
-    return rows
+from tests.conftest import REPO, experiment_rows, write_jsonl
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +45,7 @@ def test_three_figures_and_collapsed_prompts_side_by_side(report) -> None:
     assert all(f.png.startswith(b"\x89PNG") for f in report.figures)
     assert report.collapsed, "no collapsed prompts"
     first = report.collapsed[0]
-    assert first["step"] == 30 and [l["lineage"] for l in first["lineages"]] == ["grpo", "repo_r"]
+    assert first["step"] == 30 and [entry["lineage"] for entry in first["lineages"]] == ["grpo", "repo_r"]
     grpo = first["lineages"][0]
     assert grpo["responses"] == ["alpha beta gamma"] * 4 and grpo["value"] == pytest.approx(1.0)
 
@@ -96,6 +65,8 @@ def test_the_page_references_nothing_outside_itself(report) -> None:
     assert "Content-Security-Policy" in page
     sources = re.findall(r'(?:src|href)="([^"]*)"', page)
     assert sources and all(s.startswith("data:image/png;base64,") for s in sources)
+    # The app's script names the SVG namespace (an identifier, never fetched); no other URL.
+    page = page.replace('"http://www.w3.org/2000/svg"', "")
     assert "http://" not in page and "https://" not in page
 
 
@@ -146,7 +117,7 @@ def test_score_splits_limits_scoring_but_not_entropy_or_reward(tmp_path: Path, e
     out = tmp_path / "eval_only.html"
     assert main(["report", str(experiment_log), "--out", str(out), "--embedder", "hashing", "--no-progress",
                  "--score-splits", "eval"]) == 0
-    from diversity.report import analyse
+    from diversity.analysis import analyse
 
     analysis = analyse(experiment_log, embedder="hashing", score_splits=("eval",), progress=False)
     assert analysis.scores.groups["split"].unique().to_list() == ["eval"]
@@ -154,20 +125,32 @@ def test_score_splits_limits_scoring_but_not_entropy_or_reward(tmp_path: Path, e
 
 
 def test_run_configs_give_lineage_phase_and_fork_parents(tmp_path: Path) -> None:
-    from diversity.report import RunInfo, _parent_lineages
+    from diversity.analysis import parent_lineages, read_run
 
     def run(name, lineage, parent, derived_lineage=None):
+        path = tmp_path / name
+        (path / "rollouts").mkdir(parents=True)
         config = {"run": {"lineage": lineage, "init_from": parent, "phase": None},
                   "derived": {"lineage": derived_lineage or lineage, "phase": "2"}}
-        return RunInfo(name, config, pl.DataFrame())
+        (path / "config.json").write_text(json.dumps(config), encoding="utf-8")
+        return read_run(path)
 
     runs = [run("repo_r_p1", "repo_r", "runs/base"), run("repo_r_p2", None, "runs/repo_r_p1", "repo_r"),
             run("raised_p2", "repo_r_raised", "runs/repo_r_p1")]
-    assert _parent_lineages(runs) == {"repo_r_raised": "repo_r"}
+    assert parent_lineages(runs) == {"repo_r_raised": "repo_r"}
+    assert [(r.lineage, r.phase) for r in runs] == [("repo_r", "2"), ("repo_r", "2"), ("repo_r_raised", "2")]
+
+
+def test_shipped_run_configs_record_their_fork_parents() -> None:
+    from diversity.analysis import parent_lineages, read_run
+
+    runs = [read_run(path) for path in sorted((REPO / "data" / "experiment" / "seed0").iterdir())]
+    assert parent_lineages(runs) == {"grpo": "base", "repo_r": "base", "repo_r_raised": "repo_r"}
+    assert all(r.metrics.height and {"step", "entropy"} <= set(r.metrics.columns) for r in runs)
 
 
 def test_saved_scores_can_stand_for_the_logs(tmp_path: Path, experiment_log: Path) -> None:
-    from diversity.report import analyse
+    from diversity.analysis import analyse
     from diversity.scoring import score
 
     saved = score(pl.DataFrame(experiment_rows()), metrics=["vendi_score"], embedder="hashing", progress=False)
@@ -175,3 +158,23 @@ def test_saved_scores_can_stand_for_the_logs(tmp_path: Path, experiment_log: Pat
     analysis = analyse([experiment_log, path], score_logs=False, progress=False)
     assert analysis.scores.metrics == ("vendi_score",) and analysis.scores.groups.equals(saved.groups)
     assert analysis.entropy.height and analysis.evals.height and analysis.rollouts.height
+
+
+def test_correctness_metrics_figure_and_definitions_with_a_threshold(tmp_path: Path, experiment_log: Path) -> None:
+    # The experiment's rewards are 0.4 + 0.01 * step, equal within each group: every group is dead.
+    page = build_report(experiment_log, embedder="hashing", progress=False, correct_threshold=0.5, pass_k=2)
+    assert [f.title.split(".")[0] for f in page.figures] == ["Figure 1", "Figure 2", "Figure 3", "Figure 4"]
+    definitions = {d["name"]: d for d in page.definitions}
+    assert definitions["pass_at_k"]["description"].endswith("Correct here: reward >= 0.5. k here: 2.")
+    assert definitions["pass_at_k"]["direction"] == "higher = more prompts solved within k tries"
+    dead_groups = definitions["reward_zero_std"]
+    assert dead_groups["range"] == "[0.0, 1.0]" and "dead groups" in dead_groups["direction"]
+    dead = page.headline.filter((pl.col("quantity") == "reward_zero_std") & (pl.col("phase") == "2"))
+    assert dead["end"].to_list() == [1.0, 1.0]
+    passed = page.headline.filter((pl.col("quantity") == "pass_at_1") & (pl.col("phase") == "1"))
+    assert passed.select("start", "end").rows() == [(0.0, 1.0), (0.0, 1.0)]  # reward 0.4 at step 0, 0.5 at 10
+    assert page.collapsed_metric == "vendi_score"
+    figures = tmp_path / "figures"
+    assert main(["plot", str(experiment_log), "--out", str(figures), "--embedder", "hashing", "--no-progress",
+                 "--correct-threshold", "0.5"]) == 0
+    assert (figures / "pass_at_k.png").exists() and (figures / "pass_at_k.svg").exists()

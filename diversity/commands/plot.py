@@ -3,10 +3,12 @@
 Examples:
   rollout-diversity plot runs/grpo runs/repo_r --out reports/figures
   rollout-diversity plot data/demo/canonical.jsonl --out reports/demo_figures --embedder tfidf
+  rollout-diversity plot data/experiment/seed0/* --score-splits eval --correct-threshold 1.0 --out reports/figures
 
 Writes entropy, eval_reward and diversity (.png and .svg), each when the
-inputs hold what it needs, plus extra_metrics with --extra-metric. Existing
-files are replaced only with --force.
+inputs hold what it needs, pass_at_k when the logs say which responses are
+correct (a correct / acc / exact_match column, or --correct-threshold), plus
+extra_metrics with --extra-metric. Existing files are replaced only with --force.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from diversity.commands.report import add_analysis_options, analysis_options
+from diversity.commands.options import add_analysis_options, analysis_options
 
 
 def register(subparsers) -> None:
@@ -30,7 +32,8 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from diversity.report import analyse, make_figures
+    from diversity.analysis import analyse
+    from diversity.plots import make_figures
     from rollout_common.errors import OptionError
     from rollout_common.files import atomic_path, check_output_path
 

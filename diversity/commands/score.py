@@ -2,41 +2,32 @@
 
 Examples:
   rollout-diversity score data/demo/canonical.jsonl --out reports/demo_scores.parquet
-  rollout-diversity score runs/grpo runs/repo_r --out scores.parquet --cache-dir .cache/embeddings
+  rollout-diversity score runs/grpo runs/repo_r --out scores.parquet --cache-dir /scratch/embeddings
   rollout-diversity score huge/*.jsonl --out scores.parquet --embedder hashing --metrics vendi_score jaccard_overlap
+  rollout-diversity score runs/grpo --out scores.parquet --correct-threshold 1.0 --pass-k 4
+  rollout-diversity score huge/ --out scores.parquet --embedder hashing --chunk-rows 500000
+  RAY_ADDRESS=head-node:6379 rollout-diversity score /mnt/shared/logs --out scores.parquet --engine ray
 
 Writes one Parquet file with a row per group (lineage, phase, step, split,
 group_id) and a column per metric; ``rollout-diversity report`` and
 ``diversity.Scores.read_parquet`` read it back. Prints the per-step summary.
-An existing file is replaced only with --force.
+The logs are read, scored and written --chunk-rows rollouts at a time (whole
+groups), so memory does not grow with the log; the file is the same for any
+chunk size. An existing file is replaced only with --force.
 """
 
 from __future__ import annotations
 
 import argparse
 
-from diversity.commands.inspect import add_load_options, read_from_args
-
-
-def add_scoring_options(parser: argparse.ArgumentParser) -> None:
-    """Options that choose what is computed and how; shared by every command that scores."""
-    from diversity.embed import BATCH_SIZE, DEFAULT_EMBEDDER
-    from diversity.metrics import TOKEN_PATTERN
-    from diversity.registry import DEFAULT_METRICS, METRICS
-
-    parser.add_argument(
-        "--metrics", nargs="+", default=None, metavar="METRIC", choices=list(METRICS),
-        help=f"metrics to compute, from: {', '.join(METRICS)} (default: {', '.join(DEFAULT_METRICS)})",
-    )
-    parser.add_argument(
-        "--embedder", default=DEFAULT_EMBEDDER,
-        help="minilm (default: all-MiniLM-L6-v2, offline, CUDA when available), hashing or tfidf "
-             "(fast lexical vectors), or a sentence-transformers model folder",
-    )
-    parser.add_argument("--cache-dir", default=None, help="embedding cache folder: re-scoring embeds nothing twice")
-    parser.add_argument("--batch-size", type=int, default=BATCH_SIZE, help=f"texts per model call (default {BATCH_SIZE})")
-    parser.add_argument("--token-pattern", default=TOKEN_PATTERN,
-                        help=f"regex whose matches in the lowercased text are tokens (default {TOKEN_PATTERN!r})")
+from diversity.commands.options import (
+    add_engine_options,
+    add_load_options,
+    add_scoring_options,
+    engine_options,
+    load_options,
+    scoring_options,
+)
 
 
 def register(subparsers) -> None:
@@ -46,29 +37,24 @@ def register(subparsers) -> None:
     )
     add_load_options(parser)
     add_scoring_options(parser)
+    add_engine_options(parser)
     parser.add_argument("--out", required=True, help="the Parquet file to write, e.g. scores.parquet")
     parser.add_argument("--force", action="store_true", help="replace an existing output")
-    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from diversity.scoring import score
+    from diversity.streaming import score_logs
     from rollout_common.errors import OptionError
-    from rollout_common.files import check_output_path
 
     if not args.out.endswith(".parquet"):
         raise OptionError(f"--out {args.out}: scores are written as Parquet; give a path ending in .parquet")
-    check_output_path(args.out, force=args.force, inputs=args.logs)
-    rollouts = read_from_args(args).frame
-    scores = score(
-        rollouts, metrics=args.metrics, embedder=args.embedder, batch_size=args.batch_size,
-        cache_dir=args.cache_dir, progress=not args.no_progress, token_pattern=args.token_pattern,
-    )
-    path = scores.to_parquet(args.out, force=args.force, inputs=args.logs)
+    written = score_logs(args.logs, args.out, load_options=load_options(args), force=args.force,
+                         **engine_options(args), **scoring_options(args))
     if not args.quiet:
-        print(_summary_text(scores))
-    print(f"wrote {path}: {scores.groups.height} groups, {rollouts.height} rollouts, metrics {', '.join(scores.metrics)}")
+        print(_summary_text(written))
+    print(f"wrote {written.path}: {written.groups} groups, {written.rollouts} rollouts, "
+          f"metrics {', '.join(written.metrics)}")
     return 0
 
 

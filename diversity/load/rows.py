@@ -1,0 +1,181 @@
+"""The row loop and field checks every format's reader shares.
+
+A reader walks its file with :func:`each_row` and converts each record inside
+``with guard:``; a field check that fails raises :class:`BadRow`, which the
+guard turns into an InputError naming the file, line or row and field, or,
+when bad rows are skipped, into a count and a location on the FileReport.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Iterator
+from typing import Any
+
+import polars as pl
+
+from diversity import schema
+from diversity.load.records import Records
+from diversity.load.result import MAX_LOCATIONS, FileReport
+from rollout_common.errors import InputError
+
+# Label columns that a log may write as numbers (lineage 3, phase 2); read as their text.
+_LABELS = ("lineage", "phase", "group_id", "task")
+
+
+class BadRow(Exception):
+    """One field of one row is unusable: its name, the problem, and how to fix it."""
+
+    def __init__(self, field: str, problem: str, fix: str | None = None):
+        self.field, self.problem, self.fix = field, problem, fix
+
+
+def string(record: dict, name: str, *, required: bool = True) -> str | None:
+    value = record.get(name)
+    if value is None:
+        if required:
+            raise BadRow(name, "missing", f"every row needs a '{name}' string")
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and name in _LABELS:
+        return str(value)
+    raise BadRow(name, f"expected a string, found {type(value).__name__} {preview(value)}")
+
+
+def integer(record: dict, name: str, *, required: bool = True) -> int | None:
+    value = record.get(name)
+    if value is None:
+        if required:
+            raise BadRow(name, "missing", f"every row needs an integer '{name}'")
+        return None
+    if isinstance(value, bool):
+        raise BadRow(name, f"expected an integer, found a boolean {value!r}")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            pass
+    raise BadRow(name, f"expected an integer, found {type(value).__name__} {preview(value)}")
+
+
+def number(record: dict, name: str) -> float | None:
+    """A nullable float; NaN and infinities are refused (they would poison every mean)."""
+    value = record.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise BadRow(name, f"expected a number, found a boolean {value!r}")
+    if isinstance(value, (int, float)):
+        result = float(value)
+    elif isinstance(value, str):
+        try:
+            result = float(value.strip())
+        except ValueError:
+            raise BadRow(name, f"expected a number, found string {preview(value)}") from None
+    else:
+        raise BadRow(name, f"expected a number, found {type(value).__name__} {preview(value)}")
+    if not math.isfinite(result):
+        raise BadRow(name, f"{result} is not a finite number", "write null for a missing value")
+    return result
+
+
+def put_messages(row: dict, record: dict, prompt: str = "prompt", response: str = "completion") -> None:
+    """``row["prompt"]`` and ``row["response"]`` from a record's fields, plain text or message lists; the roles
+    of message lists kept beside them (``prompt_roles``, ``response_roles``)."""
+    for name, field in (("prompt", prompt), ("response", response)):
+        row[name], roles = message_text(record, field)
+        if roles is not None:
+            row[f"{name}_roles"] = roles
+
+
+def message_text(record: dict, name: str) -> tuple[str, list[str] | None]:
+    """A prompt or response as text: a string as it is; a list of ``{role, content}`` messages (chat data in
+    TRL, verifiers, slime) as its contents joined by blank lines, with the roles (None for a string)."""
+    value = record.get(name)
+    if isinstance(value, str):
+        return value, None
+    if isinstance(value, (list, tuple)) and all(isinstance(m, dict) for m in value):
+        roles = [m.get("role") for m in value]
+        if all(isinstance(r, str) for r in roles):
+            return "\n\n".join(_content(m.get("content"), name) for m in value), roles
+    if value is None:
+        raise BadRow(name, "missing", f"every row needs a '{name}' string or message list")
+    raise BadRow(name, f"expected a string or a list of {{role, content}} messages, found {type(value).__name__}")
+
+
+def _content(content, name: str) -> str:
+    """A message's content: a string, null (a tool-call turn), or a list of parts whose text parts count."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, (list, tuple)):
+        return "".join(part.get("text") or "" for part in content if isinstance(part, dict))
+    raise BadRow(name, f"a message's content is {type(content).__name__}, not a string or a list of parts")
+
+
+def preview(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def each_row(records: Records, report: FileReport, skip: bool) -> Iterator[tuple[int, dict, RowGuard]]:
+    """(location, record, guard) for every row; convert the record inside ``with guard:``
+    and keep the result only when ``not guard.failed``."""
+    for location, record in records.rows:
+        yield location, record, RowGuard(records, report, location, skip)
+
+
+class RowGuard:
+    """Turns a BadRow inside ``with guard:`` into an InputError or a counted skip."""
+
+    def __init__(self, records: Records, report: FileReport, location: int, skip: bool):
+        self.records, self.report, self.location, self.skip = records, report, location, skip
+        self.failed = False
+
+    def __enter__(self) -> RowGuard:
+        return self
+
+    def __exit__(self, kind, error, traceback) -> bool:
+        if not isinstance(error, BadRow):
+            return False
+        unit, path = self.records.unit, self.records.path
+        if not self.skip:
+            raise InputError(path, error.problem, field=error.field, fix=error.fix, **{unit: self.location}) from None
+        self.failed = True
+        self.report.skipped += 1
+        if len(self.report.skipped_at) < MAX_LOCATIONS:
+            self.report.skipped_at.append(f"{path}:{unit} {self.location} ({error.field}: {error.problem})")
+        return True
+
+
+def text_id(text: str) -> str:
+    """A short stable id for a prompt, the same across steps, runs and machines."""
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()[:12]
+
+
+def to_frame(rows: list[dict]) -> pl.DataFrame:
+    """Converted rows as a frame: the canonical columns with their types, then every other column kept."""
+    if not rows:
+        return schema.empty_frame()
+    extra = sorted({k for r in rows for k in r} - set(schema.COLUMNS))
+    columns = {name: [r.get(name) for r in rows] for name in schema.COLUMNS}
+    frame = pl.DataFrame(columns, schema=schema.COLUMNS)
+    if extra:
+        frame = frame.with_columns(_extra_column(name, [r.get(name) for r in rows]) for name in extra)
+    return frame
+
+
+def _extra_column(name: str, values: list) -> pl.Series:
+    """Keep a column we do not interpret; mixed types are kept as their JSON text."""
+    try:
+        return pl.Series(name, values, strict=True)
+    except (TypeError, ValueError, OverflowError, pl.exceptions.PolarsError):
+        return pl.Series(name, [None if v is None else json.dumps(v, default=str) for v in values], dtype=pl.String)
