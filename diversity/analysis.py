@@ -219,7 +219,7 @@ def analyse(
         scored = rollouts if score_splits is None else rollouts.filter(pl.col("split").is_in(list(score_splits)))
         scored = not_yet_scored(scored, score_parts)
         if scored.height:
-            check_can_join(list(zip(saved, score_parts)), metrics, embedder, batch_size, token_pattern)
+            check_can_join(list(zip(saved, score_parts)), metrics, embedder, batch_size, token_pattern, cache_dir)
             score_parts.append(score(scored, metrics=metrics, embedder=embedder, batch_size=batch_size,
                                      cache_dir=cache_dir, progress=progress, correct_threshold=correct_threshold,
                                      pass_k=pass_k, **options))

@@ -264,7 +264,7 @@ class _EmbeddingStage:
 
         self.semantic, self.lexical = semantic, lexical
         embedder = get_embedder(options.get("embedder", DEFAULT_EMBEDDER), options.get("batch_size", BATCH_SIZE),
-                                options.get("device"))
+                                options.get("device"), options.get("cache_dir"))
         self.options = {**options, "embedder": embedder, "metrics": semantic}
 
     def __call__(self, table):

@@ -56,14 +56,15 @@ def check_same_settings(saved: Sequence[tuple[Path, object]]) -> None:
                               f"with one {flag}, or report them separately")
 
 
-def check_can_join(saved: Sequence[tuple[Path, object]], metrics, embedder, batch_size, token_pattern) -> None:
+def check_can_join(saved: Sequence[tuple[Path, object]], metrics, embedder, batch_size, token_pattern,
+                   cache_dir=None) -> None:
     """Scoring new logs beside saved scores must use the saved scores' embedder and token pattern."""
     from diversity.embedding import get_embedder
     from diversity.metrics import TOKEN_PATTERN
     from diversity.metrics.registry import resolve
 
     kinds = {spec.kind for spec in resolve(metrics)}
-    ours = {"embedder": get_embedder(embedder, batch_size).id if "embedding" in kinds else None,
+    ours = {"embedder": get_embedder(embedder, batch_size, cache_dir=cache_dir).id if "embedding" in kinds else None,
             "token_pattern": (token_pattern or TOKEN_PATTERN) if "lexical" in kinds else None}
     for path, part in saved:
         for setting, value in ours.items():
@@ -78,6 +79,11 @@ def check_can_join(saved: Sequence[tuple[Path, object]], metrics, embedder, batc
 
 
 def _embedder_name(embedder_id: str) -> str:
-    """The --embedder value that gives ``embedder_id`` (``minilm:...`` → minilm)."""
+    """The --embedder value that gives ``embedder_id`` (``minilm:...`` → minilm), and where: MiniLM's vectors
+    are float16 on a CUDA GPU (the id ends in ``:fp16``) and float32 on the CPU."""
     kind, _, rest = embedder_id.partition(":")
-    return rest if kind == "sentence-transformers" else kind
+    name = rest if kind == "sentence-transformers" else kind
+    if kind not in ("minilm", "sentence-transformers"):
+        return name
+    fp16 = embedder_id.endswith(":fp16")
+    return f"{name.removesuffix(':fp16')} on {'a CUDA GPU' if fp16 else 'the CPU'}"

@@ -201,11 +201,11 @@ def score(
     Args:
         rollouts: one row per response with at least the group keys and ``response``.
         metrics: names from :data:`diversity.metrics.registry.METRICS`; None = the defaults.
-        embedder: ``minilm``, ``hashing``, ``tfidf``, a sentence-transformers
+        embedder: ``minilm``, ``static``, ``hashing``, ``tfidf``, a sentence-transformers
             model folder or cached name, or an :class:`diversity.embedding.Embedder`.
             Loaded only when an embedding metric is asked for.
         batch_size: texts per model call.
-        cache_dir: folder for the embedding cache (see :mod:`diversity.embedding`).
+        cache_dir: folder for the embedding cache and the static model (see :mod:`diversity.embedding`).
         progress: show progress bars on stderr.
         token_pattern: regex whose matches are the tokens of the lowercased text.
         device: ``cpu`` / ``cuda``; default CUDA when available.

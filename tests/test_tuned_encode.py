@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from diversity import tuned_encode as te
+from diversity.embedding import tuned_encode as te
 
 
 def test_batches_cover_every_text_once_longest_first_within_the_token_budget():
@@ -27,7 +27,7 @@ def test_batches_respect_max_batch_and_empty_input():
 
 @pytest.fixture(scope="module")
 def minilm():
-    from diversity.embed import get_embedder
+    from diversity.embedding import get_embedder
 
     return get_embedder("minilm", device="cpu").model
 
@@ -60,3 +60,29 @@ def test_a_failing_model_does_not_leave_the_worker_blocked(minilm, monkeypatch):
     with pytest.raises(RuntimeError, match="out of memory"):
         te.tuned_encode(minilm, [f"text {i}" for i in range(200)], batch_tokens=16, prefetch=1)
     assert not [t for t in threading.enumerate() if t.name == "tokenise"]
+
+
+def test_minilm_on_cuda_encodes_through_the_tuned_path_with_a_float16_id(minilm, monkeypatch):
+    """No GPU here: the embedder is told it is on CUDA, and tuned_encode is watched (on this CPU model it
+    runs in float32, so the vectors still equal plain encode's)."""
+    from diversity.embedding import SentenceTransformerEmbedder, get_embedder
+
+    calls = []
+    real = te.tuned_encode
+    monkeypatch.setattr(te, "tuned_encode", lambda model, texts: calls.append(len(texts)) or real(model, texts))
+    embedder = get_embedder("minilm", device="cpu")
+    plain_id = embedder.id
+    embedder._model = minilm
+    monkeypatch.setattr(SentenceTransformerEmbedder, "on_cuda", property(lambda self: True))
+    texts = ["a cat sat on the mat", "lemon plum grape"]
+    np.testing.assert_allclose(embedder.encode(texts), minilm.encode(texts, convert_to_numpy=True), atol=1e-5)
+    assert calls == [2]
+    assert embedder.id == plain_id + ":fp16" and not embedder.slow_on_cpu and embedder.encode_chunk == 16384
+
+
+def test_minilm_on_cpu_is_plain_encode_and_gets_the_slow_cpu_hint(minilm):
+    from diversity.embedding import get_embedder
+
+    embedder = get_embedder("minilm", device="cpu")
+    assert not embedder.id.endswith(":fp16") and embedder.slow_on_cpu and embedder.encode_chunk is None
+    assert get_embedder("minilm", device="cuda").id.endswith(":fp16")  # the id is known before the model loads

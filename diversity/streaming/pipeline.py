@@ -96,7 +96,8 @@ def chunk_embedder(score_options: dict, rows: int, chunk_rows: int) -> dict:
     if not any(spec.needs_embeddings for spec in resolve(score_options.get("metrics"))):
         return score_options
     name = score_options.get("embedder", DEFAULT_EMBEDDER)
-    embedder = get_embedder(name, score_options.get("batch_size", BATCH_SIZE), score_options.get("device"))
+    embedder = get_embedder(name, score_options.get("batch_size", BATCH_SIZE), score_options.get("device"),
+                            score_options.get("cache_dir"))
     if embedder.fitted_to_texts and rows > chunk_rows:
         raise OptionError(
             f"embedder {name!r} is fitted to all the texts it embeds at once, so a log scored in chunks would get "

