@@ -13,10 +13,13 @@ texts; the fast embedders get every distinct text of the set, encoded again
 until a timing lasts ``--seconds``. Model load and the static model's
 one-time build are timed apart from encoding.
 
-CUDA (when ``torch.cuda.is_available()``): plain ``encode(batch_size=512)`` in
-float16 against diversity.tuned_encode (length-sorted token-budget batches,
-float16, tokenisation in a worker thread, pinned memory, non-blocking copies)
-on ``--gpu-texts`` answers cut to their first 60 words.
+CUDA (when ``torch.cuda.is_available()``; else it says so and times the CPU
+only): plain ``encode(batch_size=512)`` in float16 against
+diversity.embedding.tuned_encode (length-sorted token-budget batches, float16,
+tokenisation in a worker thread, pinned memory, non-blocking copies) and
+against ``embed(texts, "minilm")`` (what scoring runs: on CUDA the tuned path in
+chunks of 16,384 texts; on the CPU plain encode in float32, batch 64), on
+``--gpu-texts`` distinct answers cut to their first 60 words.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ import embed_candidates
 import embed_data
 import numpy as np
 
-from diversity.embed import BATCH_SIZE, distinct
+from diversity.embedding import BATCH_SIZE, distinct, embed
 
 
 def rate(encode, texts: list[str], seconds: float = 0.0) -> float:
@@ -81,22 +84,30 @@ def cpu_table(embedders: list[str], minilm_texts: int, seconds: float) -> list[d
     return rows
 
 
-def cuda_table(gpu_texts: int) -> None:
+def gpu_table(gpu_texts: int, device: str = "cuda") -> None:
+    """Plain fp16 encode against the tuned path on ``device`` (``cpu``: float32, a smoke run of this code)."""
     import torch
 
-    from diversity.tuned_encode import tuned_encode
+    from diversity.embedding.tuned_encode import tuned_encode
 
     unique = distinct(embed_data.load("nb-heldout").texts)[0]
     cut = [" ".join(t.split()[:60]) for t in unique]
     texts = [cut[i % len(cut)] + f" ({i})" for i in range(gpu_texts)]  # distinct, ~60 words
-    model = embed_candidates.make("minilm", device="cuda").model
-    model.half()
+    embedder = embed_candidates.make("minilm", device=device)
+    model = embedder.model
+    cuda = model.device.type == "cuda"
+    if cuda:
+        model.half()
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
+    label = torch.cuda.get_device_name() if cuda else "CPU"
     plain = lambda batch: model.encode(batch, batch_size=512, convert_to_numpy=True)  # noqa: E731
     tuned = lambda batch: tuned_encode(model, batch)  # noqa: E731
+    toolkit = lambda batch: embed(batch, embedder).vectors  # noqa: E731  (what score runs; tuned on CUDA only)
     plain(texts[:1024]), tuned(texts[:1024])  # warm up kernels and the allocator
-    torch.cuda.synchronize()
-    for name, encode in (("plain encode fp16 b512", plain), ("tuned_encode", tuned), ("plain encode fp16 b512", plain)):
-        print(f"CUDA {torch.cuda.get_device_name()} {name:<24} {rate(encode, texts):>10,.0f} texts/s "
+    sync()
+    for name, encode in (("plain encode b512", plain), ("tuned_encode", tuned),
+                         ("embed(texts, minilm)", toolkit), ("plain encode b512", plain)):
+        print(f"{label} {'fp16' if cuda else 'fp32'} {name:<30} {rate(encode, texts):>10,.0f} texts/s "
               f"({len(texts)} texts of ~60 words)", flush=True)
     a, b = plain(texts[:2048]), tuned(texts[:2048])
     print(f"tuned vs plain: min cosine {float((a * b).sum(1).min()):.5f}")
@@ -109,12 +120,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--minilm-texts", type=int, default=192, help="texts for MiniLM and ONNX timings")
     parser.add_argument("--seconds", type=float, default=2.0, help="least time per fast-embedder timing")
     parser.add_argument("--gpu-texts", type=int, default=100_000)
+    parser.add_argument("--gpu-device", default="cuda",
+                        help="cuda (default; skipped when absent) or cpu: run the GPU table on the CPU, a smoke run")
     args = parser.parse_args(argv)
     cpu_table(embed_candidates.split_names(args.embedders), args.minilm_texts, args.seconds)
     import torch
 
-    if torch.cuda.is_available():
-        cuda_table(args.gpu_texts)
+    if args.gpu_device == "cpu" or torch.cuda.is_available():
+        gpu_table(args.gpu_texts, args.gpu_device)
     else:
         print("CUDA: not available on this machine (the tuned GPU path is timed only where it is)")
 

@@ -1,16 +1,17 @@
 """The embedders the benchmarks compare, by name, each with ``id`` and ``encode(texts)``.
 
 - ``minilm``: all-MiniLM-L6-v2 through sentence-transformers (the reference).
-- ``static``: :class:`diversity.static_embedder.StaticEmbedder` with its defaults;
+- ``static``: :class:`diversity.embedding.static.StaticEmbedder` with its defaults;
   ``static:<json>`` overrides settings, e.g. ``static:{"max_length": 256}``.
 - ``onnx-int8``: the same MiniLM exported to ONNX (torch.onnx.export) with its
   MatMul weights quantised to int8 per channel (onnxruntime.quantization.quantize_dynamic), run by
   onnxruntime on CPU: same tokenizer, mean pooling and unit norm as the original.
 - ``hashing``, ``tfidf``: the toolkit's sparse lexical embedders.
-- ``minilm-tuned``: MiniLM through diversity.tuned_encode (for speed only: the
+- ``minilm-tuned``: MiniLM through diversity.embedding.tuned_encode (for speed only: the
   vectors equal ``minilm``'s).
 
-The ONNX files are built once into ``.cache/embed_bench/onnx/`` (gitignored).
+The ONNX files are built once into ``.cache/embed_bench/onnx/`` and the static
+models into ``.cache/embed_bench/models/static/`` (gitignored).
 """
 
 from __future__ import annotations
@@ -22,11 +23,12 @@ from pathlib import Path
 
 import numpy as np
 
-from diversity.embed import get_embedder
-from diversity.static_embedder import DEFAULT_SETTINGS, StaticEmbedder, StaticSettings
+from diversity.embedding import get_embedder
+from diversity.embedding.static import DEFAULT_SETTINGS, StaticEmbedder, StaticSettings
 
 REPO = Path(__file__).resolve().parents[1]
-ONNX_DIR = REPO / ".cache" / "embed_bench" / "onnx"
+CACHE = REPO / ".cache" / "embed_bench"  # embed_data.CACHE: MiniLM's vectors, the static models (models/static/)
+ONNX_DIR = CACHE / "onnx"
 CANDIDATES = ("static", "onnx-int8", "hashing", "tfidf")
 MAX_TOKENS = 256  # all-MiniLM-L6-v2's max_seq_length (sentence_bert_config.json)
 
@@ -42,7 +44,7 @@ def make(name: str, device: str = "cpu"):
         return get_embedder("minilm", device=device)
     if name == "static" or name.startswith("static:"):
         overrides = json.loads(name.split(":", 1)[1]) if ":" in name else {}
-        return StaticEmbedder(settings=StaticSettings(**{**DEFAULT_SETTINGS.__dict__, **overrides}))
+        return StaticEmbedder(settings=StaticSettings(**{**DEFAULT_SETTINGS.__dict__, **overrides}), cache_dir=CACHE)
     if name == "onnx-int8":
         return OnnxMiniLM()
     if name in ("hashing", "tfidf"):
@@ -53,7 +55,7 @@ def make(name: str, device: str = "cpu"):
 
 
 class TunedMiniLM:
-    """MiniLM encoded through diversity.tuned_encode."""
+    """MiniLM encoded through diversity.embedding.tuned_encode."""
 
     id = "minilm-tuned"
     sparse = False
@@ -62,7 +64,7 @@ class TunedMiniLM:
         self.model = get_embedder("minilm", device=device).model
 
     def encode(self, texts: list[str]) -> np.ndarray:
-        from diversity.tuned_encode import tuned_encode
+        from diversity.embedding.tuned_encode import tuned_encode
 
         return tuned_encode(self.model, texts)
 

@@ -25,9 +25,9 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from diversity.embed import distinct, embed
-from diversity.metrics import Groups, kernel_stacks
-from diversity.registry import METRICS
+from diversity.embedding import distinct, embed
+from diversity.metrics import Groups, kernel_batches
+from diversity.metrics.registry import METRICS
 
 REPO = Path(__file__).resolve().parents[1]
 CACHE = REPO / ".cache" / "embed_bench"
@@ -75,7 +75,7 @@ def reference_vectors(texts: list[str]) -> np.ndarray:
 def group_metrics(vectors, dataset: Dataset, index: np.ndarray, names=AGREEMENT_METRICS) -> dict[str, np.ndarray]:
     """(B,) value per group of each metric, from the vectors of the distinct texts (row ``index[k]`` for text k)."""
     out = {name: np.full(dataset.groups.n_groups, np.nan) for name in names}
-    for chosen, kernels in kernel_stacks(vectors, dataset.groups, index, min_size=2):
+    for chosen, kernels in kernel_batches(vectors, dataset.groups, index, min_size=2):
         for name in names:
             out[name][chosen] = METRICS[name].batch_fn(kernels)
     return out

@@ -33,8 +33,8 @@ import embed_data
 import numpy as np
 from scipy.stats import spearmanr
 
-from diversity.embed import distinct
-from diversity.static_embedder import DEFAULT_SETTINGS
+from diversity.embedding import distinct
+from diversity.embedding.static import DEFAULT_SETTINGS
 
 TARGET = 0.9
 # One setting at a time around DEFAULT_SETTINGS (benchmarks/EMBEDDERS.md shows the result).

@@ -86,3 +86,21 @@ def test_minilm_on_cpu_is_plain_encode_and_gets_the_slow_cpu_hint(minilm):
     embedder = get_embedder("minilm", device="cpu")
     assert not embedder.id.endswith(":fp16") and embedder.slow_on_cpu and embedder.encode_chunk is None
     assert get_embedder("minilm", device="cuda").id.endswith(":fp16")  # the id is known before the model loads
+
+
+def test_the_embedder_benchmark_runs_on_cpu_with_its_gpu_table_in_a_smoke_run(tmp_path):
+    """benchmarks/bench_embed.py on a tiny budget; ``--gpu-device cpu`` runs its GPU table's code here."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    done = subprocess.run(
+        [sys.executable, repo / "benchmarks" / "bench_embed.py", "--embedders", "hashing", "--minilm-texts", "2",
+         "--seconds", "0", "--gpu-texts", "24", "--gpu-device", "cpu"],
+        capture_output=True, text=True, timeout=600, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(repo)})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.count(" hashing ") == 2
+    assert "CPU fp32 embed(texts, minilm)" in done.stdout
+    assert float(done.stdout.rsplit("tuned vs plain: min cosine ", 1)[1]) > 0.9999
