@@ -204,7 +204,7 @@ def score(
         embedder: ``minilm``, ``static``, ``hashing``, ``tfidf``, a sentence-transformers
             model folder or cached name, or an :class:`diversity.embedding.Embedder`.
             Loaded only when an embedding metric is asked for.
-        batch_size: texts per model call.
+        batch_size: batch size on CPU, in 128-token texts (see :data:`diversity.embedding.BATCH_SIZE`).
         cache_dir: folder for the embedding cache and the static model (see :mod:`diversity.embedding`).
         progress: show progress bars on stderr.
         token_pattern: regex whose matches are the tokens of the lowercased text.

@@ -69,21 +69,30 @@ def test_minilm_on_cuda_encodes_through_the_tuned_path_with_a_float16_id(minilm,
 
     calls = []
     real = te.tuned_encode
-    monkeypatch.setattr(te, "tuned_encode", lambda model, texts: calls.append(len(texts)) or real(model, texts))
+    monkeypatch.setattr(te, "tuned_encode",
+                        lambda model, texts, **options: calls.append((len(texts), options)) or real(model, texts, **options))
     embedder = get_embedder("minilm", device="cpu")
     plain_id = embedder.id
     embedder._model = minilm
     monkeypatch.setattr(SentenceTransformerEmbedder, "on_cuda", property(lambda self: True))
     texts = ["a cat sat on the mat", "lemon plum grape"]
     np.testing.assert_allclose(embedder.encode(texts), minilm.encode(texts, convert_to_numpy=True), atol=1e-5)
-    assert calls == [2]
+    assert calls == [(2, {"batch_tokens": None})]  # None: tuned_encode's CUDA budget
     assert embedder.id == plain_id + ":fp16" and not embedder.slow_on_cpu and embedder.encode_chunk == 16384
 
 
-def test_minilm_on_cpu_is_plain_encode_and_gets_the_slow_cpu_hint(minilm):
+def test_minilm_on_cpu_takes_the_tuned_path_in_float32_batches_of_batch_size_x_128_tokens(minilm, monkeypatch):
     from diversity.embedding import get_embedder
 
-    embedder = get_embedder("minilm", device="cpu")
+    calls = []
+    real = te.tuned_encode
+    monkeypatch.setattr(te, "tuned_encode",
+                        lambda model, texts, **options: calls.append(options) or real(model, texts, **options))
+    embedder = get_embedder("minilm", batch_size=16, device="cpu")
+    embedder._model = minilm
+    texts = ["a cat sat on the mat", "", "lemon plum grape " * 40]
+    np.testing.assert_allclose(embedder.encode(texts), minilm.encode(texts, convert_to_numpy=True), atol=1e-5)
+    assert calls == [{"batch_tokens": 16 * 128}]
     assert not embedder.id.endswith(":fp16") and embedder.slow_on_cpu and embedder.encode_chunk is None
     assert get_embedder("minilm", device="cuda").id.endswith(":fp16")  # the id is known before the model loads
 
@@ -98,7 +107,7 @@ def test_the_embedder_benchmark_runs_on_cpu_with_its_gpu_table_in_a_smoke_run(tm
     repo = Path(__file__).resolve().parents[1]
     done = subprocess.run(
         [sys.executable, repo / "benchmarks" / "bench_embed.py", "--embedders", "hashing", "--minilm-texts", "2",
-         "--seconds", "0", "--gpu-texts", "24", "--gpu-device", "cpu"],
+         "--seconds", "0", "--repeats", "1", "--gpu-texts", "24", "--gpu-device", "cpu"],
         capture_output=True, text=True, timeout=600, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(repo)})
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.count(" hashing ") == 2

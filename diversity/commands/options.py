@@ -93,8 +93,8 @@ def add_scoring_options(parser: argparse.ArgumentParser) -> None:
                        help="neither read nor write the embedding cache (the static model is still kept in the "
                             "default folder's models/)")
     parser.add_argument("--batch-size", type=int, default=BATCH_SIZE,
-                        help=f"texts per model call on CPU (default {BATCH_SIZE}; on CUDA, batches of up to 65,536 "
-                             "padded tokens)")
+                        help=f"batch size of sentence-transformers models on CPU, in 128-token texts: batches of "
+                             f"up to N x 128 padded tokens (default {BATCH_SIZE}; on CUDA, 65,536 padded tokens)")
     parser.add_argument("--token-pattern", default=TOKEN_PATTERN,
                         help=f"regex whose matches in the lowercased text are tokens (default {TOKEN_PATTERN!r})")
     parser.add_argument(
