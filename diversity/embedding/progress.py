@@ -24,8 +24,9 @@ log = logging.getLogger("diversity")
 
 ETA_HINT_SECONDS = 600
 """A CPU embedding run expected to last longer than this gets one line suggesting the faster options."""
-STATIC_SPEEDUP = 300
-"""Static texts/s over MiniLM's on the same CPU: 363-521x measured (benchmarks/EMBEDDERS.md), rounded down."""
+STATIC_SPEEDUP = 80
+"""Static texts/s over MiniLM's on the same CPU, the lowest measured (x83 on answers of a few words; x257 on
+paragraphs: benchmarks/EMBEDDERS.md), rounded down, so the expected time errs long."""
 GPU_TEXTS_PER_S = 5000
 """MiniLM through plain encode in float16 on one H200 at ~60 words (SPEC.md §5); the tuned path is not measured."""
 
