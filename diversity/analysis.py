@@ -318,9 +318,11 @@ def collapse_step(groups: pl.DataFrame) -> tuple[str, str, int] | None:
 
 def least_diverse_prompts(at_step: pl.DataFrame, metric: str, lower_is_collapsed: bool = True,
                           prompts: int = 3) -> list[str]:
-    """The ``prompts`` prompts of ``at_step``'s groups with the least diverse mean ``metric`` across lineages."""
+    """The ``prompts`` prompts of ``at_step``'s groups with the least diverse mean ``metric`` across lineages
+    (ties in prompt order)."""
     order = at_step.group_by("prompt").agg(pl.col(metric).mean().alias("value"))
-    return order.sort("value", descending=not lower_is_collapsed, nulls_last=True).head(prompts)["prompt"].to_list()
+    order = order.sort("value", "prompt", descending=[not lower_is_collapsed, False], nulls_last=True)
+    return order.head(prompts)["prompt"].to_list()
 
 
 def most_collapsed_prompts(
@@ -360,7 +362,7 @@ def most_collapsed_prompts(
 
 
 def collapsed_prompts(analysis: Analysis, metric: str, lower_is_collapsed: bool = True,
-                      prompts: int = 3) -> list[dict]:
+                      prompts: int = 3, progress: bool = False) -> list[dict]:
     """:func:`most_collapsed_prompts` of an analysis: its groups at the collapse step, and the logs' rows of
     the chosen prompts there, read again. Empty without logs."""
     at = collapse_step(analysis.scores.summary)
@@ -375,4 +377,4 @@ def collapsed_prompts(analysis: Analysis, metric: str, lower_is_collapsed: bool 
     keys = pl.DataFrame({"phase": [phase] * len(chosen), "split": [split] * len(chosen),
                          "step": [step] * len(chosen), "prompt": chosen},
                         schema={"phase": pl.String, "split": pl.String, "step": pl.Int64, "prompt": pl.String})
-    return most_collapsed_prompts(groups, analysis.logs.matching(keys), metric, lower_is_collapsed, prompts)
+    return most_collapsed_prompts(groups, analysis.logs.matching(keys, progress), metric, lower_is_collapsed, prompts)

@@ -102,16 +102,19 @@ def build_report(
             ``cache_dir``, ``score_splits``, ``progress``, ``chunk_rows``,
             ``work_dir``, ...); the analysis's files are removed once the report is built.
     """
+    shown = {"group_steps": group_steps, "groups_per_step": groups_per_step,
+             "progress": analyse_options.get("progress", True)}
     if isinstance(sources, Analysis):
-        return _build(sources, title, extra_metrics, collapsed_prompts, findings, group_steps, groups_per_step)
+        return _build(sources, title, extra_metrics, collapsed_prompts, findings, **shown)
     analysis = analyse(sources, **analyse_options)
     try:
-        return _build(analysis, title, extra_metrics, collapsed_prompts, findings, group_steps, groups_per_step)
+        return _build(analysis, title, extra_metrics, collapsed_prompts, findings, **shown)
     finally:
         analysis.close()
 
 
-def _build(analysis: Analysis, title, extra_metrics, prompts, findings, group_steps, groups_per_step) -> Report:
+def _build(analysis: Analysis, title, extra_metrics, prompts, findings, group_steps, groups_per_step,
+           progress) -> Report:
     from diversity.metrics.registry import METRICS
 
     figures = [Figure(caption, _png(figure)) for _, caption, figure in make_figures(analysis, extra_metrics)]
@@ -121,8 +124,8 @@ def _build(analysis: Analysis, title, extra_metrics, prompts, findings, group_st
     collapse_metric = "vendi_score" if "vendi_score" in diverse else diverse[0] if diverse else ""
     collapsed = []
     if collapse_metric:
-        collapsed = collapsed_prompts(analysis, collapse_metric,
-                                      lower_is_collapsed=METRICS[collapse_metric].higher_is_more_diverse, prompts=prompts)
+        collapsed = collapsed_prompts(analysis, collapse_metric, METRICS[collapse_metric].higher_is_more_diverse,
+                                      prompts, progress)
     lineages = sorted(set(summary["lineage"].to_list()) | set(analysis.entropy["lineage"].to_list()))
     return Report(
         title=title,
@@ -134,7 +137,8 @@ def _build(analysis: Analysis, title, extra_metrics, prompts, findings, group_st
         provenance=_provenance(analysis),
         lineages=lineages,
         findings=findings,
-        page_data=page_data.page_data(analysis, group_steps=group_steps, groups_per_step=groups_per_step),
+        page_data=page_data.page_data(analysis, group_steps=group_steps, groups_per_step=groups_per_step,
+                                      progress=progress),
     )
 
 

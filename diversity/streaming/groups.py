@@ -103,7 +103,7 @@ def merge_groups(spill: Spill, parts: Sequence[Scores], path: Path, progress: bo
     arrow = pl.DataFrame(schema={**schema, **_FACT_TYPES}).to_arrow().schema
     summaries, count = [], 0
     with pq.ParquetWriter(path, arrow.with_metadata(shell.file_metadata(arrow))) as writer, merged_log(), \
-            tqdm(total=spill.rows, desc="merging scores", unit="group", unit_scale=True, disable=not progress) as bar:
+            tqdm(total=spill.rows, desc="merging scores", unit="row", unit_scale=True, disable=not progress) as bar:
         for bucket in spill.buckets(progress):
             groups = _merged(bucket, schema)
             if groups.height:
