@@ -170,3 +170,13 @@ def test_report_and_plot_commands_take_chunk_rows(tmp_path) -> None:
     assert pages[0] == pages[1] and len(pages[0][1]) == 2  # entropy and diversity
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # no spill left beside them
     assert main(["report", log, "--out", str(tmp_path / "x.html"), "--chunk-rows", "0"]) == 2
+
+
+def test_tfidf_is_refused_past_one_chunk(tmp_path) -> None:
+    from rollout_common.errors import OptionError
+
+    log = DEMO / "canonical.jsonl"
+    with pytest.raises(OptionError, match="tfidf.*--chunk-rows 384"):
+        analyse(log, embedder="tfidf", metrics=["vendi_score"], chunk_rows=100, progress=False, work_dir=tmp_path)
+    assert list(tmp_path.iterdir()) == []  # the spill is removed when the analysis fails
+    analyse(log, embedder="tfidf", metrics=["vendi_score"], chunk_rows=384, progress=False).close()

@@ -101,37 +101,17 @@ def survey(logs: Sequence, saved: Sequence[Path], *, load_options: LoadOptions, 
     workspace = tempfile.TemporaryDirectory(prefix=".rollout-diversity-", dir=work_dir)
     folder = Path(workspace.name)
     try:
-        groups = Spill(folder / "groups", chunk_rows, keys=SUMMARY_KEYS)
+        groups = Spill(folder / "groups", chunk_rows, keys=SUMMARY_KEYS)  # buckets of whole steps
         for part, path in enumerate(saved):
             for piece in _pieces(path, chunk_rows):
                 groups.add(piece.with_columns(pl.lit(part).alias(PART)))
         tables = None
         if logs:
-            rows = Spill(folder / "rows", chunk_rows, keep=True)
-            if scoring is not None:
-                for path in saved:  # which groups need no scoring, bucketed beside the logs' rows
-                    for piece in _pieces(path, chunk_rows, columns=list(GROUP_KEYS)):
-                        rows.add(piece.with_columns(pl.lit(True).alias(SAVED)))
-            reader = LogReader(logs, load_options, chunk_rows, progress)
-            for frame in reader:
-                rows.add(frame)
-            new = _BucketScorer(saved, shells, scoring, score_splits, rows) if scoring is not None else None
-            totals = StepTotals()
-            with merged_log():
-                for bucket in _buckets(rows, reader.rows, "scoring" if new else "tabulating", progress):
-                    own, covered = bucket, None
-                    if SAVED in bucket.columns:
-                        own = bucket.filter(pl.col(SAVED).is_null()).drop(SAVED)
-                        covered = bucket.filter(pl.col(SAVED).is_not_null()).select(GROUP_KEYS)
-                    totals.add(own)
-                    groups.add(folded_sizes(own))
-                    if new is not None:
-                        for scored in new.score(own, covered):
-                            groups.add(scored.with_columns(pl.lit(len(saved)).alias(PART)))
-            if new is not None and new.chunks:
-                shells.append(new.shell())
-            tables = LogTables(reader.files, reader.ignored, reader.rows, totals.steps(), totals.train_entropy(),
-                               totals.evals(), rows)
+            scorer = _BucketScorer(saved, shells, scoring, score_splits) if scoring is not None else None
+            tables = _read_logs(logs, load_options, Spill(folder / "rows", chunk_rows, keep=True), groups, scorer,
+                                progress)
+            if scorer is not None and scorer.chunks:
+                shells.append(scorer.shell())
         merged = merge_groups(groups, shells, folder / "groups.parquet", progress)
     except BaseException:
         workspace.cleanup()
@@ -139,17 +119,46 @@ def survey(logs: Sequence, saved: Sequence[Path], *, load_options: LoadOptions, 
     return Survey(merged, tables, workspace)
 
 
+def _read_logs(logs: Sequence, load_options: LoadOptions, rows: Spill, groups: Spill, scorer: _BucketScorer | None,
+               progress: bool) -> LogTables:
+    """Spill the logs' rows (beside the saved group keys, when scoring); then, bucket by bucket of whole groups,
+    sum the per-step tables and put each group's folded-answer sizes and new scores into ``groups``."""
+    if scorer is not None:
+        for path in scorer.saved:
+            for piece in _pieces(path, rows.chunk_rows, columns=list(GROUP_KEYS)):
+                rows.add(piece.with_columns(pl.lit(True).alias(SAVED)))
+    reader = LogReader(logs, load_options, rows.chunk_rows, progress)
+    for frame in reader:
+        rows.add(frame)
+    totals = StepTotals()
+    with merged_log():
+        for bucket in _buckets(rows, reader.rows, "tabulating" if scorer is None else "scoring", progress):
+            own, covered = bucket, None
+            if SAVED in bucket.columns:
+                own = bucket.filter(pl.col(SAVED).is_null()).drop(SAVED)
+                covered = bucket.filter(pl.col(SAVED).is_not_null()).select(GROUP_KEYS)
+            totals.add(own)
+            groups.add(folded_sizes(own))
+            if scorer is not None:
+                for scored in scorer.score(own, covered, rows):
+                    groups.add(scored.with_columns(pl.lit(len(scorer.saved)).alias(PART)))
+    return LogTables(reader.files, reader.ignored, reader.rows, totals.steps(), totals.train_entropy(),
+                     totals.evals(), rows)
+
+
 class _BucketScorer:
     """Scores each bucket's groups that no saved file holds; :meth:`shell` gives the columns, metrics and
     settings of all of them as one table."""
 
-    def __init__(self, saved, shells, scoring: dict, score_splits, rows: Spill):
-        self.saved, self.shells, self.scoring, self.splits, self.rows = saved, shells, scoring, score_splits, rows
+    def __init__(self, saved, shells, scoring: dict, score_splits):
+        self.saved, self.shells, self.scoring, self.splits = saved, list(shells), scoring, score_splits
         self.chunks: list[Scores] = []
         self.options: dict | None = None
         self.done = 0
 
-    def score(self, bucket: pl.DataFrame, covered: pl.DataFrame | None) -> Iterator[pl.DataFrame]:
+    def score(self, bucket: pl.DataFrame, covered: pl.DataFrame | None, rows: Spill) -> Iterator[pl.DataFrame]:
+        """``bucket``'s new scores (of ``score_splits``, not ``covered``), with ``_row``; ``rows``: the spill, whose
+        size says whether tfidf may embed in buckets."""
         from diversity.scoring import score
 
         chosen = bucket if self.splits is None else bucket.filter(pl.col("split").is_in(list(self.splits)))
@@ -160,7 +169,7 @@ class _BucketScorer:
             check_can_join(list(zip(self.saved, self.shells)), self.scoring.get("metrics"),
                            self.scoring.get("embedder"), self.scoring.get("batch_size"),
                            self.scoring.get("token_pattern"))
-            self.options = {**chunk_embedder(self.scoring, self.rows.rows, self.rows.chunk_rows), "progress": False}
+            self.options = {**chunk_embedder(self.scoring, rows.rows, rows.chunk_rows), "progress": False}
         scores = score(chosen.drop(ROW), **self.options)
         self.chunks.append(Scores(scores.groups.clear(), scores.metrics, scores.settings))
         groups = scores.groups
