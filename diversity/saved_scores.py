@@ -22,12 +22,11 @@ from rollout_common.errors import OptionError
 log = logging.getLogger("diversity")
 
 
-def not_yet_scored(rollouts: pl.DataFrame, saved: Sequence) -> pl.DataFrame:
-    """The rollouts whose group no saved Scores holds: a saved score stands for its logs, never scored twice."""
-    keys = [part.groups.select(GROUP_KEYS) for part in saved if part.groups.height]
-    if not keys or not rollouts.height:
+def not_yet_scored(rollouts: pl.DataFrame, covered: pl.DataFrame | None) -> pl.DataFrame:
+    """The rollouts whose group is not among ``covered`` (the group keys saved Scores hold): a saved score
+    stands for its logs, never scored twice."""
+    if covered is None or not covered.height or not rollouts.height:
         return rollouts
-    covered = pl.concat(keys, how="vertical_relaxed").unique()
     fresh = rollouts.join(covered, on=list(GROUP_KEYS), how="anti", nulls_equal=True, maintain_order="left")
     known = rollouts.select(GROUP_KEYS).unique().height - fresh.select(GROUP_KEYS).unique().height
     if known:
@@ -35,14 +34,13 @@ def not_yet_scored(rollouts: pl.DataFrame, saved: Sequence) -> pl.DataFrame:
     return fresh
 
 
-def once_per_group(scores):
-    """A group given twice (in two saved files, or saved and in the logs) is one group: the first stands."""
-    groups = scores.groups.unique(subset=list(GROUP_KEYS), keep="first", maintain_order=True)
-    if groups.height < scores.groups.height:
+def once_per_group(groups: pl.DataFrame) -> pl.DataFrame:
+    """A group given twice (in two saved files, or saved and in the logs) is one group: the first row stands."""
+    once = groups.unique(subset=list(GROUP_KEYS), keep="first", maintain_order=True)
+    if once.height < groups.height:
         log.warning("%d group(s) appear in more than one saved scores file: each is counted once (the first)",
-                    scores.groups.height - groups.height)
-        return type(scores)(groups, scores.metrics, scores.settings)
-    return scores
+                    groups.height - once.height)
+    return once
 
 
 def check_same_settings(saved: Sequence[tuple[Path, object]]) -> None:

@@ -20,8 +20,6 @@ from collections.abc import Iterable, Iterator
 from numbers import Integral
 from pathlib import Path
 
-import polars as pl
-
 from diversity.load.options import LoadOptions
 from diversity.load.paths import as_list
 from diversity.scoring import ENGINES
@@ -113,18 +111,11 @@ def _score_chunks(reader: LogReader, spill: Spill, progress: bool, score_options
 
     from diversity.scoring import score
 
-    held: list[pl.DataFrame] = []
     for frame in reader:
-        if spill.rows == 0 and sum(f.height for f in held) + frame.height <= spill.chunk_rows:
-            held.append(frame)
-            continue
-        for part in [*held, frame]:
-            spill.add(part)
-        held = []
+        spill.add(frame)
     options = {**chunk_embedder(score_options, reader.rows, spill.chunk_rows), "progress": False}
-    chunks = spill.buckets(progress) if spill.rows else [pl.concat(held, how="diagonal_relaxed")]
     with merged_log(), tqdm(total=reader.rows, desc="scoring", unit="rollout", unit_scale=True,
                             disable=not progress) as bar:
-        for chunk in chunks:
+        for chunk in spill.buckets(progress):
             yield score(chunk.drop(ROW), **options)
             bar.update(chunk.height)
