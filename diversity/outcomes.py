@@ -51,9 +51,63 @@ class Outcomes:
         return self.correct if need == "correct" else self.reward
 
 
-def read_outcomes(frame: pl.DataFrame, correct_threshold: float | None = None) -> Outcomes:
-    """The outcomes of ``frame``'s rows (canonical schema, plus whatever columns the log had)."""
+@dataclass(frozen=True)
+class OutcomeSources:
+    """Which outcome inputs a whole log has, decided over all its rows: a log scored a chunk at a time
+    (:mod:`diversity.streaming`) gives every chunk the choice :func:`read_outcomes` makes on the whole log."""
+
+    correct_column: str | None
+    """the first of ``CORRECT_COLUMNS`` that holds correct flags in every row that has it; None: none does"""
+    has_rewards: bool
+    """whether any row has a reward"""
+    problems: tuple[str, ...] = ()
+    """why a correct-flag column present in the log was not used, e.g. column 'acc' holds 0.5, not only 0 and 1"""
+
+
+class OutcomeSurvey:
+    """Looks at a log's rows a chunk at a time (:meth:`add`), then says what :func:`read_outcomes` would
+    choose for all of them together (:meth:`sources`)."""
+
+    def __init__(self) -> None:
+        self._present: dict[str, None] = {}
+        self._problems: dict[str, str] = {}
+        self._typed: set[str] = set()
+        self._rewards = False
+
+    def add(self, frame: pl.DataFrame) -> None:
+        for name in CORRECT_COLUMNS:
+            if name not in frame.columns:
+                continue
+            self._present.setdefault(name)
+            column = frame[name]
+            if name in self._problems or column.null_count() == column.len():
+                continue  # an all-null piece says nothing about the column's values
+            self._typed.add(name)
+            problem = _flags(column)[1]
+            if problem:
+                self._problems[name] = problem
+        if not self._rewards and "reward" in frame.columns:
+            self._rewards = frame["reward"].null_count() < frame.height
+
+    def sources(self) -> OutcomeSources:
+        problems = []
+        for name in self._present:
+            if name in self._problems:
+                problems.append(f"column {name!r} {self._problems[name]}")
+            elif name not in self._typed:
+                problems.append(f"column {name!r} holds null, not booleans")
+            else:
+                return OutcomeSources(name, self._rewards, tuple(problems))
+        return OutcomeSources(None, self._rewards, tuple(problems))
+
+
+def read_outcomes(frame: pl.DataFrame, correct_threshold: float | None = None,
+                  sources: OutcomeSources | None = None) -> Outcomes:
+    """The outcomes of ``frame``'s rows (canonical schema, plus whatever columns the log had); with
+    ``sources``, the inputs are those the whole log has (``frame`` being one chunk of it)."""
     threshold = _check_threshold(correct_threshold)
+    if sources is not None:
+        return _outcomes_from(frame, threshold, sources)
     reward, missing = _rewards(frame), {}
     if reward is None:
         missing["reward"] = "the rollouts have no rewards"
@@ -74,6 +128,27 @@ def read_outcomes(frame: pl.DataFrame, correct_threshold: float | None = None) -
     if correct is None:
         missing["correct"] = _why_unknown(skipped, threshold, reward is not None)
     return Outcomes(correct, reward, source, missing)
+
+
+def _outcomes_from(frame: pl.DataFrame, threshold: float | None, sources: OutcomeSources) -> Outcomes:
+    """What :func:`read_outcomes` gives for ``frame``'s rows as part of a log whose inputs are ``sources``."""
+    unknown = np.full(frame.height, np.nan)
+    missing = {} if sources.has_rewards else {"reward": "the rollouts have no rewards"}
+    reward = (_rewards(frame) if "reward" in frame.columns else None) if sources.has_rewards else None
+    if sources.has_rewards and reward is None:
+        reward = unknown.copy()
+    name = sources.correct_column
+    if name is not None:
+        column = frame[name] if name in frame.columns else None
+        empty = column is None or column.null_count() == column.len()
+        if threshold is not None:
+            log.warning("correctness from column %r; --correct-threshold %g is not used", name, threshold)
+        return Outcomes(unknown.copy() if empty else _flags(column)[0], reward, f"column {name!r}", missing)
+    if threshold is not None and reward is not None:
+        correct = np.where(np.isnan(reward), np.nan, (reward >= threshold).astype(np.float64))
+        return Outcomes(correct, reward, f"reward >= {threshold:g}", missing)
+    missing["correct"] = _why_unknown(list(sources.problems), threshold, reward is not None)
+    return Outcomes(None, reward, "", missing)
 
 
 def _check_threshold(threshold) -> float | None:

@@ -38,7 +38,7 @@ import polars as pl
 from diversity.embedding import BATCH_SIZE, DEFAULT_EMBEDDER, embed
 from diversity.metrics import TOKEN_PATTERN, Corpus, Groups, kernel_batches
 from diversity.metrics.registry import METRICS, NEEDS, MetricSpec, resolve
-from diversity.outcomes import Outcomes, read_outcomes
+from diversity.outcomes import Outcomes, OutcomeSources, read_outcomes
 from diversity.schema import GROUP_KEYS
 from rollout_common.errors import InputError, OptionError
 from rollout_common.files import atomic_path, check_output_path
@@ -202,6 +202,7 @@ def score(
     correct_threshold: float | None = None,
     pass_k: int | None = None,
     engine: str = "local",
+    outcome_sources: OutcomeSources | None = None,
 ) -> Scores:
     """Score every group of ``rollouts`` (canonical schema, polars or pandas) on ``metrics``.
 
@@ -221,6 +222,8 @@ def score(
         pass_k: k of ``pass_at_k``; None = each group's size. Smaller groups get null.
         engine: ``local`` (this process) or ``ray`` (the same kernels on Ray Data, :mod:`diversity.ray_engine`;
             the same numbers). For logs on disk, :func:`diversity.streaming.score_logs` bounds the memory.
+        outcome_sources: when ``rollouts`` is one chunk of a larger log, which outcome inputs the whole log
+            has (:class:`diversity.outcomes.OutcomeSurvey`), so that every chunk uses the same ones.
     """
     if engine not in ENGINES:
         raise OptionError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
@@ -232,7 +235,7 @@ def score(
         return score_on_ray(frame, metrics=metrics, embedder=embedder, batch_size=batch_size, cache_dir=cache_dir,
                             progress=progress, token_pattern=token_pattern, device=device,
                             correct_threshold=correct_threshold, pass_k=pass_k)
-    outcomes = read_outcomes(frame, correct_threshold)
+    outcomes = read_outcomes(frame, correct_threshold, outcome_sources)
     specs = _available(specs, outcomes, asked=metrics is not None)
     table = _group_table(frame)
     groups = Groups(table["group_size"].to_numpy()) if table.height else None

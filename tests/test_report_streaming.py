@@ -153,6 +153,27 @@ def test_the_scores_of_an_analysis_write_the_file_score_writes(tmp_path) -> None
     assert not Path(analysis.workspace.name).exists()
 
 
+def test_an_analysis_in_chunks_scores_with_the_outcome_inputs_of_the_whole_log(tmp_path) -> None:
+    """Lineage "a" (read first) has no rewards or flags, lineage "b" has rewards and a 'correct' column that its
+    last row shows is not flags: every chunk counts reward >= 0.5 as correct, as the whole log does."""
+    for lineage in ("a", "b"):
+        rows = [{"lineage": lineage, "step": step, "group_id": f"g{group}", "prompt": f"p{group}",
+                 "response": f"answer {i % (group + 1)} of {step}",
+                 **({"reward": float(i % 2), "correct": float(i % 2)} if lineage == "b" else {})}
+                for step in range(4) for group in range(3) for i in range(4)]
+        rows[-1]["correct"] = 0.5 if lineage == "b" else None
+        write_jsonl(tmp_path / "logs" / f"{lineage}.jsonl", rows)
+    metrics = ["duplicate_fraction", "pass_at_k", "reward_zero_std"]
+    expected = score(diversity.load_rollouts(tmp_path / "logs"), metrics=metrics, progress=False, correct_threshold=0.5)
+    assert expected.settings["correct"] == "reward >= 0.5"
+    analysis = analyse(tmp_path / "logs", metrics=metrics, embedder="hashing", progress=False, chunk_rows=8,
+                       correct_threshold=0.5)
+    written = analysis.scores.to_parquet(tmp_path / "analysis.parquet")
+    assert_frame_equal(pl.read_parquet(written), expected.groups)
+    assert diversity.Scores.read_parquet(written).settings == expected.settings
+    analysis.close()
+
+
 def _page_data(page: Path) -> dict:
     text = page.read_text(encoding="utf-8")
     return json.loads(re.search(r'<script type="application/json" data-rd-data>(.*?)</script>', text, re.S).group(1))

@@ -157,3 +157,48 @@ def test_score_command_streams_with_chunk_rows(tmp_path, capsys) -> None:
     assert_same_file(chunked, whole)
     printed = capsys.readouterr().out
     assert "96 groups, 384 rollouts" in printed and "vendi_score" in printed
+
+
+def outcome_rows() -> tuple[list[dict], list[dict]]:
+    """Two files: lineage "a" has no rewards and no flags; lineage "b" has rewards and a 'correct' flag, so a
+    chunk of "a"'s groups alone lacks the inputs the whole log has."""
+    plain, flagged = [], []
+    for lineage, rows in (("a", plain), ("b", flagged)):
+        for step in range(4):
+            for group in range(3):
+                for i in range(4):
+                    row = {"lineage": lineage, "step": step, "group_id": f"g{group}", "prompt": f"p{group}",
+                           "response": f"answer {i % (group + 1)} of {step}"}
+                    if lineage == "b":
+                        row |= {"reward": float(i % 2), "correct": i % 2 == 1}
+                    rows.append(row)
+    return plain, flagged
+
+
+@pytest.mark.parametrize("correct_threshold", [None, 0.5])
+def test_chunks_use_the_outcome_inputs_of_the_whole_log(tmp_path, correct_threshold) -> None:
+    plain, flagged = outcome_rows()
+    write_jsonl(tmp_path / "logs" / "a.jsonl", plain)
+    write_jsonl(tmp_path / "logs" / "b.jsonl", flagged)
+    metrics = ["duplicate_fraction", "pass_at_k", "distinct_correct", "reward_zero_std"]
+    expected = expected_file(tmp_path / "logs", tmp_path, metrics=metrics, correct_threshold=correct_threshold)
+    written = score_logs(tmp_path / "logs", tmp_path / "streamed.parquet", chunk_rows=8, metrics=metrics,
+                         correct_threshold=correct_threshold, progress=False)
+    assert_same_file(written.path, expected)
+    scores = pl.read_parquet(written.path)
+    assert scores.filter(pl.col("lineage") == "a")["pass_at_k"].null_count() == 12
+    assert scores.filter(pl.col("lineage") == "b")["pass_at_k"].null_count() == 0
+
+
+def test_a_flag_column_bad_in_one_chunk_is_not_used_in_any(tmp_path) -> None:
+    plain, flagged = outcome_rows()
+    flagged[-1]["correct"] = 0.5  # the log's last row: only the whole log shows the column is not flags
+    for row in flagged:
+        row["correct"] = float(row["correct"])
+    write_jsonl(tmp_path / "logs" / "b.jsonl", flagged)
+    expected = expected_file(tmp_path / "logs", tmp_path, metrics=["pass_at_k"], correct_threshold=0.5)
+    written = score_logs(tmp_path / "logs", tmp_path / "streamed.parquet", chunk_rows=8, metrics=["pass_at_k"],
+                         correct_threshold=0.5, progress=False)
+    assert_same_file(written.path, expected)
+    assert pq.read_schema(written.path).metadata is not None
+    assert Scores.read_parquet(written.path).settings["correct"] == "reward >= 0.5"

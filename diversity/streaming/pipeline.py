@@ -22,6 +22,7 @@ from pathlib import Path
 
 from diversity.load.options import LoadOptions
 from diversity.load.paths import as_list
+from diversity.outcomes import OutcomeSurvey
 from diversity.scoring import ENGINES
 from diversity.streaming.output import ScoresFile, ScoresWriter, merged_log
 from diversity.streaming.partition import Spill
@@ -111,9 +112,12 @@ def _score_chunks(reader: LogReader, spill: Spill, progress: bool, score_options
 
     from diversity.scoring import score
 
+    outcomes = OutcomeSurvey()  # every chunk scores with the outcome inputs the whole log has
     for frame in reader:
+        outcomes.add(frame)
         spill.add(frame)
-    options = {**chunk_embedder(score_options, reader.rows, spill.chunk_rows), "progress": False}
+    options = {**chunk_embedder(score_options, reader.rows, spill.chunk_rows), "progress": False,
+               "outcome_sources": outcomes.sources()}
     with merged_log(), tqdm(total=reader.rows, desc="scoring", unit="rollout", unit_scale=True,
                             disable=not progress) as bar:
         for chunk in spill.buckets(progress):

@@ -33,6 +33,7 @@ import polars as pl
 from diversity.load.options import LoadOptions
 from diversity.load.result import FileReport, added_counts
 from diversity.metrics.registry import METRICS
+from diversity.outcomes import OutcomeSurvey
 from diversity.saved_scores import check_can_join, check_same_settings, not_yet_scored
 from diversity.schema import GROUP_KEYS
 from diversity.scoring import SUMMARY_KEYS, Scores
@@ -129,6 +130,8 @@ def _read_logs(logs: Sequence, load_options: LoadOptions, rows: Spill, groups: S
                 rows.add(piece.with_columns(pl.lit(True).alias(SAVED)))
     reader = LogReader(logs, load_options, rows.chunk_rows, progress)
     for frame in reader:
+        if scorer is not None:
+            scorer.outcomes.add(frame if scorer.splits is None else frame.filter(pl.col("split").is_in(list(scorer.splits))))
         rows.add(frame)
     totals = StepTotals()
     with merged_log():
@@ -154,6 +157,8 @@ class _BucketScorer:
         self.saved, self.shells, self.scoring, self.splits = saved, list(shells), scoring, score_splits
         self.chunks: list[Scores] = []
         self.options: dict | None = None
+        self.outcomes = OutcomeSurvey()
+        """the outcome inputs of the rows to score, looked at as they are read: every bucket uses the same"""
         self.done = 0
 
     def score(self, bucket: pl.DataFrame, covered: pl.DataFrame | None, rows: Spill) -> Iterator[pl.DataFrame]:
@@ -169,7 +174,8 @@ class _BucketScorer:
             check_can_join(list(zip(self.saved, self.shells)), self.scoring.get("metrics"),
                            self.scoring.get("embedder"), self.scoring.get("batch_size"),
                            self.scoring.get("token_pattern"), self.scoring.get("cache_dir"))
-            self.options = {**chunk_embedder(self.scoring, rows.rows, rows.chunk_rows), "progress": False}
+            self.options = {**chunk_embedder(self.scoring, rows.rows, rows.chunk_rows), "progress": False,
+                            "outcome_sources": self.outcomes.sources()}
         scores = score(chosen.drop(ROW), **self.options)
         self.chunks.append(Scores(scores.groups.clear(), scores.metrics, scores.settings))
         groups = scores.groups
