@@ -6,7 +6,8 @@ Each subcommand lives in its own module, in the package that does its work
 ``rollout-diversity --help`` stays fast.
 
 Exit status: 0 on success, 2 on bad input or options (one line on stderr,
-no traceback), 130 on Ctrl-C.
+no traceback), 130 on Ctrl-C (one line saying what was kept, e.g. the embeddings
+already made, which a rerun reads from the cache).
 """
 
 from __future__ import annotations
@@ -55,8 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     except DiversityError as error:
         print(f"rollout-diversity {args.command}: error: {error}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"rollout-diversity {args.command}: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as interrupt:  # its message, when it has one, says what was kept
+        detail = f"; {interrupt}" if str(interrupt) else ""
+        print(f"rollout-diversity {args.command}: interrupted{detail}", file=sys.stderr)
         return 130
 
 

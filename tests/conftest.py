@@ -21,6 +21,17 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 REPO = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(autouse=True)
+def private_user_cache(tmp_path_factory, monkeypatch) -> Path:
+    """The command line caches embeddings in the user's cache folder by default: each test gets its own,
+    outside its tmp_path, so no test writes into the real one (subprocesses inherit the variable)."""
+    from diversity.embedding import CACHE_ENV
+
+    folder = tmp_path_factory.mktemp("user-cache")
+    monkeypatch.setenv(CACHE_ENV, str(folder))
+    return folder
+
+
 def write_jsonl(path: Path, rows: list[dict]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")

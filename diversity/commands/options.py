@@ -62,7 +62,13 @@ def add_scoring_options(parser: argparse.ArgumentParser) -> None:
         help="minilm (default: all-MiniLM-L6-v2, offline, CUDA when available), hashing or tfidf "
              "(fast lexical vectors), or a sentence-transformers model folder",
     )
-    parser.add_argument("--cache-dir", default=None, help="embedding cache folder: re-scoring embeds nothing twice")
+    cache = parser.add_mutually_exclusive_group()
+    cache.add_argument(
+        "--cache-dir", default=None,
+        help="embedding cache folder, so no text is embedded twice (default: $ROLLOUT_DIVERSITY_CACHE_DIR, "
+             "else $XDG_CACHE_HOME/rollout-diversity/embeddings, else ~/.cache/rollout-diversity/embeddings)",
+    )
+    cache.add_argument("--no-cache", action="store_true", help="neither read nor write the embedding cache")
     parser.add_argument("--batch-size", type=int, default=BATCH_SIZE, help=f"texts per model call (default {BATCH_SIZE})")
     parser.add_argument("--token-pattern", default=TOKEN_PATTERN,
                         help=f"regex whose matches in the lowercased text are tokens (default {TOKEN_PATTERN!r})")
@@ -71,8 +77,11 @@ def add_scoring_options(parser: argparse.ArgumentParser) -> None:
 
 def scoring_options(args: argparse.Namespace) -> dict:
     """Keyword arguments for ``diversity.score`` from the flags of :func:`add_scoring_options`."""
+    from diversity.embedding import default_cache_dir
+
+    cache_dir = None if args.no_cache else (args.cache_dir or default_cache_dir())
     return {
-        "metrics": args.metrics, "embedder": args.embedder, "cache_dir": args.cache_dir,
+        "metrics": args.metrics, "embedder": args.embedder, "cache_dir": cache_dir,
         "batch_size": args.batch_size, "token_pattern": args.token_pattern, "progress": not args.no_progress,
     }
 

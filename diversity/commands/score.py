@@ -2,7 +2,7 @@
 
 Examples:
   rollout-diversity score data/demo/canonical.jsonl --out reports/demo_scores.parquet
-  rollout-diversity score runs/grpo runs/repo_r --out scores.parquet --cache-dir .cache/embeddings
+  rollout-diversity score runs/grpo runs/repo_r --out scores.parquet --cache-dir /scratch/embeddings
   rollout-diversity score huge/*.jsonl --out scores.parquet --embedder hashing --metrics vendi_score jaccard_overlap
 
 Writes one Parquet file with a row per group (lineage, phase, step, split,

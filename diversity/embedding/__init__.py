@@ -7,8 +7,11 @@
 - :mod:`~diversity.embedding.embedders`: the embedders by name (``minilm``,
   a sentence-transformers model, ``hashing``, ``tfidf``) and
   :func:`get_embedder`.
-- :mod:`~diversity.embedding.embedding_cache`: :func:`embed` and the
-  on-disk cache it reads and extends.
+- :mod:`~diversity.embedding.embedding_cache`: :func:`embed`, which reads
+  and extends the on-disk cache, and :func:`default_cache_dir` (the one the
+  command line uses).
+- :mod:`~diversity.embedding.cache_store`: the cache's folder layout, its
+  shards and its index.
 """
 
 from __future__ import annotations
@@ -23,10 +26,11 @@ from diversity.embedding.embedders import (
     TfidfEmbedder,
     get_embedder,
 )
-from diversity.embedding.embedding_cache import Embedded, distinct, embed
+from diversity.embedding.embedding_cache import CACHE_ENV, Embedded, default_cache_dir, distinct, embed
 
 __all__ = [
     "BATCH_SIZE",
+    "CACHE_ENV",
     "DEFAULT_EMBEDDER",
     "HASHING_FEATURES",
     "Embedded",
@@ -34,6 +38,7 @@ __all__ = [
     "HashingEmbedder",
     "SentenceTransformerEmbedder",
     "TfidfEmbedder",
+    "default_cache_dir",
     "distinct",
     "embed",
     "get_embedder",

@@ -1,35 +1,43 @@
-"""The on-disk embedding cache, and :func:`embed`: each distinct text embedded once, through the cache.
+""":func:`embed`: each distinct text embedded once, through the on-disk cache.
 
 Collapsed policies repeat answers, so :func:`embed` embeds each distinct text
 once. With ``cache_dir`` the vectors of dense embedders are kept on disk,
-keyed by the embedder's id and each text's SHA-256, so scoring a log again
-calls no model. Layout: ``cache_dir/<embedder slug>-<id hash>/`` holds
-``embedder.txt`` (the id) and shards ``<hash>.npz`` (``keys``: (n, 16) uint8
-text hashes, ``vectors``: (n, d) float32), each written atomically; a new run
-adds one shard with the texts it had to embed. A shard that cannot be read is
-skipped with a warning and its texts are embedded again. The sparse lexical
-embedders are cheaper to recompute than to read and are never cached.
+keyed by the embedder's id and each text's SHA-256 (the folder's layout and
+its index: :mod:`~diversity.embedding.cache_store`), so scoring a log again
+calls no model. The command line uses :func:`default_cache_dir` unless told
+otherwise. The texts the cache lacks are embedded in chunks, and a shard is
+written every :data:`SHARD_TEXTS` texts or :data:`SHARD_SECONDS` seconds, so
+a run that is interrupted (Ctrl-C, a crash) keeps what it embedded and a
+rerun embeds only the rest; Ctrl-C raises ``KeyboardInterrupt("kept N
+embeddings in FOLDER ...")``. The sparse lexical embedders are cheaper to
+recompute than to read and are never cached.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import re
+import os
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from diversity.embedding.cache_store import CacheStore
 from diversity.embedding.embedders import BATCH_SIZE, DEFAULT_EMBEDDER, Embedder, get_embedder
-from rollout_common.errors import OptionError
-from rollout_common.files import atomic_path, write_text_atomic
 
 log = logging.getLogger("diversity")
 
+CACHE_ENV = "ROLLOUT_DIVERSITY_CACHE_DIR"
+"""The environment variable that moves the default cache (see :func:`default_cache_dir`)."""
 # Texts per call to the model, so the progress bar moves and memory stays flat.
 _ENCODE_CHUNK = 2048
+SHARD_TEXTS = 16384
+"""A shard is written once this many new texts are embedded ..."""
+SHARD_SECONDS = 60.0
+"""... or once this many seconds have passed since the last one (at the end of a chunk), whichever comes first."""
 
 
 @dataclass
@@ -41,6 +49,15 @@ class Embedded:
     embedder_id: str
     from_model: int  # distinct texts the model embedded in this call
     from_cache: int  # distinct texts read from the cache
+
+
+def default_cache_dir() -> Path:
+    """``$ROLLOUT_DIVERSITY_CACHE_DIR``, else ``$XDG_CACHE_HOME/rollout-diversity/embeddings``,
+    else ``~/.cache/rollout-diversity/embeddings``: where the command line caches embeddings."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base).expanduser() / "rollout-diversity" / "embeddings"
 
 
 def distinct(texts: Sequence[str]) -> tuple[list[str], np.ndarray]:
@@ -71,14 +88,12 @@ def embed(
         if cache_dir is not None and model.sparse:
             log.info("embedder %s is recomputed, not cached", model.id)
         return Embedded(_encode(model, unique, progress), index, model.id, len(unique), 0)
-    folder = _cache_folder(Path(cache_dir), model.id)
-    keys = [text_key(t) for t in unique]
-    cached = _read_cache(folder, set(keys))
-    missing = [i for i, k in enumerate(keys) if k not in cached]
-    new = _encode(model, [unique[i] for i in missing], progress) if missing else None
-    if missing:
-        _write_shard(folder, [keys[i] for i in missing], new)
-    dim = new.shape[1] if new is not None else len(next(iter(cached.values())))
+    with CacheStore(cache_dir, model.id) as store:
+        keys = [text_key(t) for t in unique]
+        cached = store.read(keys)
+        missing = [i for i, k in enumerate(keys) if k not in cached]
+        new = _encode_into(store, model, [unique[i] for i in missing], [keys[i] for i in missing], progress)
+    dim = new.shape[1] if missing else len(next(iter(cached.values())))
     vectors = np.empty((len(unique), dim), dtype=np.float32)
     for i, key in enumerate(keys):
         if key in cached:
@@ -89,57 +104,48 @@ def embed(
 
 
 def _encode(model: Embedder, texts: list[str], progress: bool):
-    """Dense models in chunks under a progress bar; sparse ones in one call (tfidf fits on all texts)."""
+    """Sparse models in one call (tfidf fits on all texts); dense ones in chunks under a progress bar."""
+    if model.sparse and texts:
+        return model.encode(texts)
+    return _encode_into(None, model, texts, [], progress)
+
+
+def _encode_into(store: CacheStore | None, model: Embedder, texts: list[str], keys: list[bytes], progress: bool):
+    """Dense vectors for ``texts``, in chunks; with a store, a shard is written every SHARD_TEXTS texts or
+    SHARD_SECONDS, and on any interruption the finished chunks are written before it propagates."""
     if not texts:
         return np.zeros((0, 1), dtype=np.float32)
-    if model.sparse:
-        return model.encode(texts)
     from tqdm.auto import tqdm
 
-    parts = []
-    with tqdm(total=len(texts), desc="embedding", unit="text", disable=not progress, leave=False) as bar:
-        for at in range(0, len(texts), _ENCODE_CHUNK):
-            parts.append(model.encode(texts[at:at + _ENCODE_CHUNK]))
-            bar.update(len(parts[-1]))
-    return np.concatenate(parts)
+    parts: list[np.ndarray] = []
+    done = kept = 0  # texts embedded, texts written to the cache
+    last_write = time.monotonic()
 
+    def keep() -> None:
+        nonlocal kept, last_write
+        if store is not None and done > kept:
+            store.write(keys[kept:done], np.concatenate(parts)[kept:done])
+            kept, last_write = done, time.monotonic()
 
-def _cache_folder(cache_dir: Path, embedder_id: str) -> Path:
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", embedder_id)[-60:].strip("_")
-    folder = cache_dir / f"{slug}-{hashlib.sha256(embedder_id.encode()).hexdigest()[:12]}"
-    if not folder.is_dir():
-        if cache_dir.exists() and not cache_dir.is_dir():
-            raise OptionError(f"cache directory {cache_dir} is a file; give a folder path")
-        folder.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(folder / "embedder.txt", embedder_id + "\n")
-    return folder
-
-
-def _read_cache(folder: Path, wanted: set[bytes]) -> dict[bytes, np.ndarray]:
-    """Vectors for the wanted keys found in any shard; unreadable shards are skipped with a warning."""
-    found: dict[bytes, np.ndarray] = {}
-    width = None
-    for shard in sorted(folder.glob("*.npz")):
+    try:
+        with tqdm(total=len(texts), desc="embedding", unit="text", disable=not progress, leave=False) as bar:
+            for at in range(0, len(texts), _ENCODE_CHUNK):
+                parts.append(np.asarray(model.encode(texts[at:at + _ENCODE_CHUNK]), dtype=np.float32))
+                done = at + len(parts[-1])
+                bar.update(len(parts[-1]))
+                if done - kept >= SHARD_TEXTS or time.monotonic() - last_write >= SHARD_SECONDS:
+                    keep()
+            keep()
+    except BaseException as interruption:
+        if store is None:
+            raise
         try:
-            with np.load(shard) as data:
-                keys, vectors = data["keys"], data["vectors"]
-            if keys.ndim != 2 or keys.shape[1] != 16 or vectors.ndim != 2 or len(vectors) != len(keys):
-                raise ValueError(f"keys {keys.shape} do not match vectors {vectors.shape}")
-            if width is not None and vectors.shape[1] != width:
-                raise ValueError(f"vectors of width {vectors.shape[1]}, not {width}")
-            width = vectors.shape[1]
-        except Exception as error:
-            log.warning("embedding cache: skipping unreadable shard %s (%s)", shard, error)
-            continue
-        for row, key in enumerate(map(bytes, keys)):
-            if key in wanted and key not in found:
-                found[key] = vectors[row]
-    return found
-
-
-def _write_shard(folder: Path, keys: list[bytes], vectors: np.ndarray) -> Path:
-    key_array = np.frombuffer(b"".join(keys), dtype=np.uint8).reshape(len(keys), 16)
-    path = folder / f"{hashlib.sha256(key_array.tobytes()).hexdigest()[:20]}.npz"
-    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
-        np.savez(handle, keys=key_array, vectors=np.asarray(vectors, dtype=np.float32))
-    return path
+            keep()
+        except Exception as error:  # the cache keeps what the earlier shards hold
+            log.warning("embedding cache: could not keep the last %d embeddings (%s)", done - kept, error)
+        if isinstance(interruption, KeyboardInterrupt):
+            raise KeyboardInterrupt(
+                f"kept {kept} embeddings in {store.folder}; a rerun embeds only the other {len(texts) - kept}"
+            ) from None
+        raise
+    return np.concatenate(parts)
