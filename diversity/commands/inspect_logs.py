@@ -28,7 +28,8 @@ def run(args: argparse.Namespace) -> int:
 
     result = read_logs(args)
     for report in result.files:
-        print(f"{report.path}: {report.format}, {report.rows} rows, {report.skipped} skipped")
+        duplicates = f", {report.deduplicated} duplicates dropped" if report.deduplicated else ""
+        print(f"{report.path}: {report.format}, {report.rows} rows, {report.skipped} skipped{duplicates}")
         for location in report.skipped_at:
             print(f"  skipped {location}")
     for path in result.ignored:

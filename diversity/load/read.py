@@ -61,11 +61,13 @@ def read_rollouts(
                 fix=f"expected {expected_columns()}; or pass --format",
             )
         log.debug("%s: read as %s", path, fmt.title)
-        report = FileReport(str(path), fmt.name)
+        report = FileReport(str(path), fmt.name, read=len(records.rows))
         frame = _fill_lineage_and_phase(fmt.read(records, report, options), path, options)
         report.rows = frame.height
         if report.skipped:
             log.warning("%s: skipped %d bad row(s), first at %s", path, report.skipped, "; ".join(report.skipped_at))
+        if report.deduplicated:
+            log.warning("%s: dropped %d duplicate row(s)", path, report.deduplicated)
         frames.append(frame)
         reports.append(report)
     if ignored:

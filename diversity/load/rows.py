@@ -3,7 +3,10 @@
 A reader walks its file with :func:`each_row` and converts each record inside
 ``with guard:``; a field check that fails raises :class:`BadRow`, which the
 guard turns into an InputError naming the file, line or row and field, or,
-when bad rows are skipped, into a count and a location on the FileReport.
+when bad rows are skipped, into a count and a location on the FileReport. A
+record that repeats one already kept is dropped by raising :class:`DuplicateRow`
+inside the guard, which counts it. Every record that passes through a guard is
+counted once, as kept, skipped or de-duplicated (see ``result``).
 """
 
 from __future__ import annotations
@@ -30,6 +33,10 @@ class BadRow(Exception):
 
     def __init__(self, field: str, problem: str, fix: str | None = None):
         self.field, self.problem, self.fix = field, problem, fix
+
+
+class DuplicateRow(Exception):
+    """The record repeats one already kept: the guard drops it and counts it as de-duplicated."""
 
 
 def string(record: dict, name: str, *, required: bool = True) -> str | None:
@@ -109,6 +116,13 @@ class RowGuard:
         return self
 
     def __exit__(self, kind, error, traceback) -> bool:
+        if error is None:
+            self.report.kept += 1
+            return False
+        if isinstance(error, DuplicateRow):
+            self.failed = True
+            self.report.deduplicated += 1
+            return True
         if not isinstance(error, BadRow):
             return False
         unit, path = self.records.unit, self.records.path
