@@ -3,11 +3,24 @@
 JSONL, Parquet and CSV files are read whole, eagerly: every format's reader
 needs all of a file's rows (a TRL file's groups are counted over the file),
 and a damaged file is refused before any of its rows is converted.
+
+Files are untrusted. What one file may make the loader hold is bounded
+before it is read: :func:`file_limit` bytes (2 GiB; the environment variable
+``ROLLOUT_DIVERSITY_MAX_FILE_BYTES`` sets another) measured on disk for JSONL
+and CSV, and for Parquet from its metadata (uncompressed pages, and rows ×
+columns) and again as decoded, before any row becomes a Python object, so a
+small compressed file that would expand to gigabytes is refused; one JSON
+line may hold :data:`MAX_LINE_BYTES`; a Parquet schema may nest
+:data:`MAX_NESTING` levels. Files ``torch.save`` wrote are read only by
+:func:`read_torch_file`, which never runs code from the file.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +32,17 @@ from rollout_common.errors import InputError
 # The file types a directory search picks up; JSONL is also read as .json or .ndjson when named.
 SUFFIXES = (".jsonl", ".parquet", ".csv")
 _JSON_LINES = (".jsonl", ".json", ".ndjson")
+LIMIT_ENV = "ROLLOUT_DIVERSITY_MAX_FILE_BYTES"
+MAX_FILE_BYTES = 2 * 1024**3
+"""The default of :func:`file_limit`."""
+MAX_LINE_BYTES = 64 * 1024**2
+"""The longest JSON line read (a 5 MB response is fine; a file with no newlines is not one line)."""
+MAX_NESTING = 64
+"""The deepest Parquet column read (TRL's conversational ``list<struct<role, content>>`` is 4)."""
+# How torch.load(weights_only=True) names the callable a pickle wanted to run.
+_UNSAFE_GLOBAL = re.compile(r"GLOBAL (\S+) was not an allowed global")
+# Bytes a decoded value takes at least (an Arrow slot plus a Python object's header), for the rows × columns bound.
+_BYTES_PER_VALUE = 16
 
 
 @dataclass
@@ -31,25 +55,72 @@ class Records:
     unit: str  # "line" or "row": what the location counts, for messages
 
 
+def file_limit() -> int:
+    """The most bytes one file may take once read: ``$ROLLOUT_DIVERSITY_MAX_FILE_BYTES``, else MAX_FILE_BYTES."""
+    value = os.environ.get(LIMIT_ENV, "").strip()
+    if not value:
+        return MAX_FILE_BYTES
+    try:
+        limit = int(value)
+    except ValueError:
+        limit = 0
+    if limit < 1:
+        from rollout_common.errors import OptionError
+
+        raise OptionError(f"{LIMIT_ENV}={value!r}: give a positive number of bytes, e.g. {MAX_FILE_BYTES}")
+    return limit
+
+
 def open_records(path: Path) -> Records:
-    """Every row of a JSONL, Parquet or CSV file; a damaged or empty file is an InputError naming it."""
-    if path.stat().st_size == 0:
+    """Every row of a JSONL, Parquet or CSV file; a damaged, empty or oversized file is an InputError naming it."""
+    size = path.stat().st_size
+    if size == 0:
         raise InputError(path, "the file is empty", fix="re-export the log or remove it from the inputs")
     suffix = path.suffix.lower()
     if suffix == ".parquet":
         return _read_parquet(path)
-    if suffix == ".csv":
-        return _read_csv(path)
-    if suffix in _JSON_LINES:
-        return _read_jsonl(path)
-    raise InputError(path, f"unsupported file type {suffix!r}", fix=f"use one of {', '.join(SUFFIXES)}")
+    if suffix not in _JSON_LINES and suffix != ".csv":
+        raise InputError(path, f"unsupported file type {suffix!r}", fix=f"use one of {', '.join(SUFFIXES)}")
+    _check_size(path, size, "on disk")
+    return _read_csv(path) if suffix == ".csv" else _read_jsonl(path)
+
+
+def _check_size(path: Path, size: int, how: str) -> None:
+    limit = file_limit()
+    if size > limit:
+        raise InputError(
+            path, f"the file would take {_size(size)} to read ({how}), over the {_size(limit)} limit for one file",
+            fix=f"split it (e.g. one file per step), or raise the limit with {LIMIT_ENV}=BYTES",
+        )
+
+
+def _size(size: int) -> str:
+    if size >= 1024**3:
+        return f"{size / 1024**3:.2f} GiB"
+    return f"{size / 1024**2:.4g} MiB" if size >= 1024**2 else f"{size:,} bytes"
+
+
+def _lines(path: Path, handle) -> Iterator[tuple[int, bytes]]:
+    """(number, bytes) of each line, each at most MAX_LINE_BYTES; a longer one is an InputError."""
+    number = 0
+    while True:
+        raw = handle.readline(MAX_LINE_BYTES + 1)
+        if not raw:
+            return
+        number += 1
+        if len(raw) > MAX_LINE_BYTES:
+            raise InputError(
+                path, f"the line is longer than {_size(MAX_LINE_BYTES)}", line=number,
+                fix="write one record per line (is the file JSONL?)",
+            )
+        yield number, raw
 
 
 def _read_jsonl(path: Path) -> Records:
     rows: list[tuple[int, dict[str, Any]]] = []
     columns: set[str] = set()
     with open(path, "rb") as handle:
-        for number, raw in enumerate(handle, start=1):
+        for number, raw in _lines(path, handle):
             try:
                 text = raw.decode("utf-8")
             except UnicodeDecodeError as error:
@@ -83,14 +154,47 @@ def _read_jsonl(path: Path) -> Records:
 
 
 def _read_parquet(path: Path) -> Records:
+    _check_parquet_metadata(path)
     try:
         table = pl.read_parquet(path)
     except Exception as error:  # polars raises several types for damaged files
-        raise InputError(
-            path, f"cannot read Parquet ({type(error).__name__}: {str(error).splitlines()[0][:160]})",
-            fix="the file may be truncated or not Parquet; re-export it",
-        ) from None
+        raise _parquet_error(path, error) from None
+    _check_size(path, _decoded_size(table), "as decoded")
     return _frame_records(path, table, first_row=1)
+
+
+def _parquet_error(path: Path, error: Exception) -> InputError:
+    message = str(error).splitlines()[0][:160] if str(error) else ""
+    return InputError(path, f"cannot read Parquet ({type(error).__name__}: {message})",
+                      fix="the file may be truncated or not Parquet; re-export it")
+
+
+def _check_parquet_metadata(path: Path) -> None:
+    """Refuse, before reading a page, a file whose metadata says it expands past the limit or nests too deep."""
+    import pyarrow.parquet as pq
+
+    try:
+        metadata = pq.read_metadata(path)
+        schema = metadata.schema
+        depth = max((schema.column(i).path.count(".") + 1 for i in range(metadata.num_columns)), default=0)
+        pages = sum(metadata.row_group(i).total_byte_size for i in range(metadata.num_row_groups))
+    except Exception as error:  # pyarrow raises several types for damaged footers
+        raise _parquet_error(path, error) from None
+    if depth > MAX_NESTING:
+        raise InputError(path, f"a column is nested {depth} levels deep (at most {MAX_NESTING} are read)",
+                         fix="flatten the nested columns")
+    rows, columns, pages = metadata.num_rows, metadata.num_columns, max(pages, 0)
+    _check_size(path, pages + rows * max(columns, 1) * _BYTES_PER_VALUE,
+                f"its metadata: {rows:,} rows × {columns} columns, {pages:,} bytes uncompressed")
+
+
+def _decoded_size(table: pl.DataFrame) -> int:
+    """Bytes the table's values take once each is its own object (a dictionary-encoded string counts every time)."""
+    size = table.estimated_size()
+    for name, dtype in table.schema.items():
+        if isinstance(dtype, (pl.Categorical, pl.Enum)):
+            size += int(table[name].cat.len_bytes().sum() or 0)
+    return size
 
 
 def _read_csv(path: Path) -> Records:
@@ -120,3 +224,24 @@ def _frame_records(path: Path, table: pl.DataFrame, first_row: int) -> Records:
         raise InputError(path, "the file holds no records", fix="re-export the log or remove it from the inputs")
     rows = list(enumerate(table.iter_rows(named=True), start=first_row))
     return Records(path, set(table.columns), rows, "row")
+
+
+def read_torch_file(path: Path) -> Any:
+    """What ``torch.save`` wrote to ``path``, unpickled with ``weights_only=True``: tensors, numbers, strings,
+    lists, tuples and dicts, never an object whose unpickling would run code from the file. For formats that
+    dump rollouts with ``torch.save`` (slime's ``rollout_data/{id}.pt``); anything else in the file is refused."""
+    import torch
+
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # zip, pickle and storage errors all mean: not a readable torch.save file
+        message = str(error)
+        needs = _UNSAFE_GLOBAL.search(message)
+        if needs:
+            raise InputError(
+                path, f"the file holds objects that only running code from it could rebuild (it needs {needs.group(1)}); "
+                "refused", fix="re-save it holding only tensors, numbers, strings, lists and dicts",
+            ) from None
+        first = message.splitlines()[0][:160] if message else ""
+        raise InputError(path, f"cannot read the torch file ({type(error).__name__}: {first})",
+                         fix="the file may be truncated or not written by torch.save; re-export it") from None
