@@ -111,7 +111,7 @@ def test_a_tiny_parquet_file_whose_metadata_says_gigabytes_is_refused_unread(tmp
     pq.write_table(pa.table({"prompt": pa.nulls(100_000_000), "response": pa.nulls(100_000_000)}), path,
                    row_group_size=100_000_000)
     assert path.stat().st_size < 1_000_000
-    monkeypatch.setattr(records_module.pl, "read_parquet", None)  # refused before polars reads a page
+    monkeypatch.setattr(pq, "ParquetFile", None)  # refused before a page is read
     with pytest.raises(InputError, match=r"rows\.parquet: the file would take 2\.98 GiB to read \(its metadata: "
                                          r"100,000,000 rows × 2 columns, .* over the 2\.00 GiB limit for one file; "
                                          r"split it .*ROLLOUT_DIVERSITY_MAX_FILE_BYTES"):

@@ -38,7 +38,8 @@ MAX_FILE_BYTES = 2 * 1024**3
 MAX_LINE_BYTES = 64 * 1024**2
 """The longest JSON line read (a 5 MB response is fine; a file with no newlines is not one line)."""
 MAX_NESTING = 64
-"""The deepest Parquet column read (TRL's conversational ``list<struct<role, content>>`` is 4)."""
+"""The deepest JSON record or Parquet column read (TRL's conversational ``list<struct<role, content>>`` is 4 levels);
+polars takes seconds to convert values nested some hundreds of levels."""
 # How torch.load(weights_only=True) names the callable a pickle wanted to run.
 _UNSAFE_GLOBAL = re.compile(r"GLOBAL (\S+) was not an allowed global")
 # Bytes a decoded value takes at least (an Arrow slot plus a Python object's header), for the rows × columns bound.
@@ -134,13 +135,18 @@ def _read_jsonl(path: Path) -> Records:
             try:
                 record = json.loads(text)
             except RecursionError:
-                raise InputError(path, "JSON value nested too deeply", line=number) from None
+                record = None
             except json.JSONDecodeError as error:
                 problem = "line is cut off" if error.pos >= len(text) else "malformed JSON"
                 raise InputError(
                     path, f"{problem} ({error.msg} at column {error.colno})", line=number,
                     fix="repair or remove this line (the file may have been truncated)",
                 ) from None
+            except ValueError as error:  # an integer of more than 4,300 digits
+                raise InputError(path, f"unreadable number ({str(error).split(';')[0]})", line=number) from None
+            if record is None or _nested_deeper(record, MAX_NESTING):
+                raise InputError(path, f"JSON value nested too deeply (more than {MAX_NESTING} levels)", line=number,
+                                 fix="flatten the nested fields")
             if not isinstance(record, dict):
                 raise InputError(
                     path, f"expected a JSON object, found {type(record).__name__}", line=number,
@@ -153,48 +159,96 @@ def _read_jsonl(path: Path) -> Records:
     return Records(path, columns, rows, "line")
 
 
+def _nested_deeper(value: Any, limit: int) -> bool:
+    """Whether lists and objects nest more than ``limit`` levels (the value itself is level 1)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
+
+
 def _read_parquet(path: Path) -> Records:
-    _check_parquet_metadata(path)
-    try:
-        table = pl.read_parquet(path)
-    except Exception as error:  # polars raises several types for damaged files
-        raise _parquet_error(path, error) from None
-    _check_size(path, _decoded_size(table), "as decoded")
-    return _frame_records(path, table, first_row=1)
-
-
-def _parquet_error(path: Path, error: Exception) -> InputError:
-    message = str(error).splitlines()[0][:160] if str(error) else ""
-    return InputError(path, f"cannot read Parquet ({type(error).__name__}: {message})",
-                      fix="the file may be truncated or not Parquet; re-export it")
-
-
-def _check_parquet_metadata(path: Path) -> None:
-    """Refuse, before reading a page, a file whose metadata says it expands past the limit or nests too deep."""
+    """Through pyarrow, which reports a damaged file as an error (polars panics on some)."""
     import pyarrow.parquet as pq
 
     try:
         metadata = pq.read_metadata(path)
-        schema = metadata.schema
-        depth = max((schema.column(i).path.count(".") + 1 for i in range(metadata.num_columns)), default=0)
-        pages = sum(metadata.row_group(i).total_byte_size for i in range(metadata.num_row_groups))
-    except Exception as error:  # pyarrow raises several types for damaged footers
-        raise _parquet_error(path, error) from None
+        _check_parquet_metadata(path, metadata)
+        parquet = pq.ParquetFile(path, read_dictionary=_dictionary_columns(metadata))
+        names = parquet.schema_arrow.names
+        if len(set(names)) < len(names):
+            raise InputError(path, f"columns {sorted({n for n in names if names.count(n) > 1})} appear more than once",
+                             fix="give every column its own name")
+        # Row group by row group: pyarrow keeps a nested column's dictionaries only within one.
+        groups, decoded = [], 0
+        for group in range(parquet.num_row_groups):
+            groups.append(parquet.read_row_group(group))
+            decoded += groups[-1].nbytes + _dictionary_expansion(groups[-1])
+            _check_size(path, decoded, "as decoded")
+        rows = [row for table in groups for row in table.to_pylist()]
+    except InputError:
+        raise
+    except Exception as error:  # pyarrow raises several types for damaged files
+        message = str(error).splitlines()[0][:160] if str(error) else ""
+        raise InputError(path, f"cannot read Parquet ({type(error).__name__}: {message})",
+                         fix="the file may be truncated or not Parquet; re-export it") from None
+    if not rows:
+        raise InputError(path, "the file holds no records", fix="re-export the log or remove it from the inputs")
+    return Records(path, set(names), list(enumerate(rows, start=1)), "row")
+
+
+def _check_parquet_metadata(path: Path, metadata) -> None:
+    """Refuse, before reading a page, a file whose metadata says it expands past the limit or nests too deep."""
+    schema = metadata.schema
+    depth = max((schema.column(i).path.count(".") + 1 for i in range(metadata.num_columns)), default=0)
     if depth > MAX_NESTING:
         raise InputError(path, f"a column is nested {depth} levels deep (at most {MAX_NESTING} are read)",
                          fix="flatten the nested columns")
-    rows, columns, pages = metadata.num_rows, metadata.num_columns, max(pages, 0)
+    pages = max(sum(metadata.row_group(i).total_byte_size for i in range(metadata.num_row_groups)), 0)
+    rows, columns = metadata.num_rows, metadata.num_columns
     _check_size(path, pages + rows * max(columns, 1) * _BYTES_PER_VALUE,
                 f"its metadata: {rows:,} rows × {columns} columns, {pages:,} bytes uncompressed")
 
 
-def _decoded_size(table: pl.DataFrame) -> int:
-    """Bytes the table's values take once each is its own object (a dictionary-encoded string counts every time)."""
-    size = table.estimated_size()
-    for name, dtype in table.schema.items():
-        if isinstance(dtype, (pl.Categorical, pl.Enum)):
-            size += int(table[name].cat.len_bytes().sum() or 0)
-    return size
+def _dictionary_columns(metadata) -> list[str]:
+    """Text columns stored dictionary-encoded: read as dictionaries, so a value repeated a million times is held
+    once until the decoded size has been checked."""
+    chosen = set()
+    for group in range(metadata.num_row_groups):
+        row_group = metadata.row_group(group)
+        for i in range(row_group.num_columns):
+            chunk = row_group.column(i)
+            if chunk.physical_type == "BYTE_ARRAY" and any("DICTIONARY" in e for e in chunk.encodings):
+                chosen.add(chunk.path_in_schema)
+    return sorted(chosen)
+
+
+def _dictionary_expansion(table) -> int:
+    """Bytes the table's dictionary-encoded text takes beyond its dictionaries once every use is its own value."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    def expansion(array) -> int:
+        kind = array.type
+        if pa.types.is_dictionary(kind):
+            if not (pa.types.is_string(kind.value_type) or pa.types.is_binary(kind.value_type)
+                    or pa.types.is_large_string(kind.value_type) or pa.types.is_large_binary(kind.value_type)):
+                return 0
+            lengths = pc.fill_null(pc.binary_length(array.dictionary), 0)
+            return int(pc.sum(pc.take(lengths, array.indices)).as_py() or 0)
+        if pa.types.is_struct(kind):
+            return sum(expansion(array.field(i)) for i in range(kind.num_fields))
+        if pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind):
+            return expansion(array.values)
+        if pa.types.is_map(kind):
+            return expansion(array.keys) + expansion(array.items)
+        return 0
+
+    return sum(expansion(chunk) for column in table.columns for chunk in column.chunks)
 
 
 def _read_csv(path: Path) -> Records:
@@ -207,11 +261,10 @@ def _read_csv(path: Path) -> Records:
         ) from None
     try:
         table = pl.read_csv(data, infer_schema=False)
-    except Exception as error:
-        raise InputError(
-            path, f"cannot read CSV ({type(error).__name__}: {str(error).splitlines()[0][:160]})",
-            fix="check the header, quoting and encoding (UTF-8)",
-        ) from None
+    except (Exception, pl.exceptions.PanicException) as error:  # a panic derives from BaseException
+        message = str(error).splitlines()[0][:160] if str(error) else ""
+        raise InputError(path, f"cannot read CSV ({type(error).__name__}: {message})",
+                         fix="check the header, quoting and encoding (UTF-8)") from None
     # Row 1 of the data is line 2 of the file (after the header).
     records = _frame_records(path, table, first_row=2)
     records.unit = "line"

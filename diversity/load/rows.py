@@ -26,6 +26,8 @@ from rollout_common.errors import InputError
 
 # Label columns that a log may write as numbers (lineage 3, phase 2); read as their text.
 _LABELS = ("lineage", "phase", "group_id", "task")
+# The integer columns are Int64.
+_INT64 = (-(2**63), 2**63 - 1)
 
 
 class BadRow(Exception):
@@ -60,16 +62,21 @@ def integer(record: dict, name: str, *, required: bool = True) -> int | None:
         return None
     if isinstance(value, bool):
         raise BadRow(name, f"expected an integer, found a boolean {value!r}")
+    result = None
     if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str):
+        result = value
+    elif isinstance(value, float) and value.is_integer():
+        result = int(value)
+    elif isinstance(value, str):
         try:
-            return int(value.strip())
+            result = int(value.strip())
         except ValueError:
             pass
-    raise BadRow(name, f"expected an integer, found {type(value).__name__} {preview(value)}")
+    if result is None:
+        raise BadRow(name, f"expected an integer, found {type(value).__name__} {preview(value)}")
+    if not _INT64[0] <= result <= _INT64[1]:
+        raise BadRow(name, f"{preview(value)} does not fit in 64 bits")
+    return result
 
 
 def number(record: dict, name: str) -> float | None:
@@ -80,7 +87,10 @@ def number(record: dict, name: str) -> float | None:
     if isinstance(value, bool):
         raise BadRow(name, f"expected a number, found a boolean {value!r}")
     if isinstance(value, (int, float)):
-        result = float(value)
+        try:
+            result = float(value)
+        except OverflowError:  # an integer past 1.8e308
+            raise BadRow(name, f"{preview(value)} is too large for a number") from None
     elif isinstance(value, str):
         try:
             result = float(value.strip())
@@ -94,7 +104,10 @@ def number(record: dict, name: str) -> float | None:
 
 
 def preview(value: Any) -> str:
-    text = repr(value)
+    try:
+        text = repr(value)
+    except ValueError:  # an integer of more than 4,300 digits
+        return f"an integer of {value.bit_length()} bits"
     return text if len(text) <= 40 else text[:37] + "..."
 
 
