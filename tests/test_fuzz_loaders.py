@@ -4,9 +4,16 @@ loaded table with every record accounted for, or the one-line error; nothing els
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
+import time
 
+import pytest
+
+from diversity.load import read_rollouts
+from rollout_cli import main
+from rollout_common.errors import InputError
 from tests.conftest import REPO
 
 
@@ -22,3 +29,38 @@ def test_mutated_files_of_every_format_load_or_give_the_one_line_error() -> None
     for row in table:
         name, mutations, loaded, errors, other = (cell.strip() for cell in row.strip("|").split("|"))
         assert mutations == "75" and other == "0" and int(loaded) > 0 and int(errors) > 0, row
+
+
+# What the fuzzer found, each kept as a file: before the fix, the loader raised another exception, hung or crashed.
+FOUND = REPO / "tests" / "data" / "fuzz_found"
+FINDINGS = {
+    "integer_of_5001_digits.jsonl": r"integer_of_5001_digits\.jsonl:2: unreadable number \(Exceeds the limit \(4300 digits\)",
+    "step_past_int64.jsonl": r"step_past_int64\.jsonl:2: field 'step': 9223372036854775808 does not fit in 64 bits",
+    "reward_past_float_range.jsonl": r"reward_past_float_range\.jsonl:2: field 'reward': 1000.*\.\.\. is too large for a number",
+    "nested_900_levels.jsonl": r"nested_900_levels\.jsonl:2: JSON value nested too deeply \(more than 64 levels\)",
+    "polars_panics.parquet": r"polars_panics\.parquet: cannot read Parquet \(OSError: Dictionary page must be before data page",
+    "duplicate_columns.parquet": r"duplicate_columns\.parquet: columns \['prompt'\] appear more than once",
+}
+BEFORE = {
+    "integer_of_5001_digits.jsonl": "ValueError from json.loads",
+    "step_past_int64.jsonl": "TypeError from polars building the step column",
+    "reward_past_float_range.jsonl": "OverflowError from float()",
+    "nested_900_levels.jsonl": "over 20 s in polars inferring the nested type",
+    "polars_panics.parquet": "a Rust panic in polars (PanicException, a BaseException)",
+    "duplicate_columns.parquet": "one of the two columns dropped without a word",
+}
+
+
+def test_every_finding_is_kept_and_explained() -> None:
+    assert {p.name for p in FOUND.iterdir()} == set(FINDINGS) == set(BEFORE)
+
+
+@pytest.mark.parametrize("name", sorted(FINDINGS))
+def test_what_the_fuzzer_found_is_now_the_one_line_error(name, capsys) -> None:
+    started = time.monotonic()
+    assert main(["-q", "inspect", str(FOUND / name), "--group-size", "4"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and re.search(FINDINGS[name], err), err
+    with pytest.raises(InputError, match=FINDINGS[name]):
+        read_rollouts(FOUND / name, group_size=4)
+    assert time.monotonic() - started < 10

@@ -104,6 +104,9 @@ class CacheStore:
                 log.warning("embedding cache: skipping unreadable shard %s (%s)", shard, error)
                 self._guarded(lambda: self._mark_damaged(shard))
                 continue
+            except FileNotFoundError:  # removed since the index was read: its texts are embedded again
+                self._guarded(lambda: self._forget_in_transaction(name))
+                continue
             width = vectors.shape[1]
             for key, row in rows:
                 found[key] = vectors[row]
@@ -143,11 +146,9 @@ class CacheStore:
                 if entry.name.endswith(".npz") and not entry.name.startswith("."):
                     on_disk[entry.name] = _signature(entry.stat())
         indexed = {name: tuple(sig) for name, *sig in self.db.execute("SELECT name, size, mtime_ns, inode FROM shards")}
-        gone = [name for name in indexed if name not in on_disk]
-        if gone:
-            with self._transaction():
-                for name in gone:
-                    self._forget(name)
+        for name in indexed:
+            if name not in on_disk:
+                self._forget_in_transaction(name)
         for name in sorted(on_disk):
             if indexed.get(name) != on_disk[name]:
                 path = self.folder / name
@@ -191,6 +192,10 @@ class CacheStore:
         cursor = self.db.execute("INSERT INTO shards (name, size, mtime_ns, inode, rows) VALUES (?, ?, ?, ?, ?)",
                                   (name, *then_add))
         return cursor.lastrowid
+
+    def _forget_in_transaction(self, name: str) -> None:
+        with self._transaction():
+            self._forget(name)
 
     def _transaction(self):
         return _Transaction(self.db)
