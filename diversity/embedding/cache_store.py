@@ -108,8 +108,8 @@ class CacheStore:
                 self._guarded(lambda: self._forget_in_transaction(name))
                 continue
             width = vectors.shape[1]
-            for key, row in rows:
-                found[key] = vectors[row]
+            picked = vectors[[row for _, row in rows]]  # a copy, so the shard's array is freed before the next
+            found.update((key, vector) for (key, _), vector in zip(rows, picked))
         return found
 
     def _locate(self, keys: Sequence[bytes]) -> dict[str, list[tuple[bytes, int]]]:
@@ -220,6 +220,7 @@ class CacheStore:
 def _connect(path: Path) -> sqlite3.Connection:
     """The index, its tables made when missing (under the write lock, so two processes never race to make them)."""
     db = sqlite3.connect(path, timeout=_LOCK_TIMEOUT, isolation_level=None)
+    db.execute("PRAGMA cache_size = -65536")  # 64 MiB of pages: a million random keys insert without thrashing
     try:
         if db.execute("SELECT count(*) FROM sqlite_master WHERE name = 'entries'").fetchone()[0] == 0:
             with _Transaction(db):
