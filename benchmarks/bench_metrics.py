@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/bench_metrics.py                 # 100,000 rollouts, G = 8
     .venv/bin/python benchmarks/bench_metrics.py --vocabulary prose   # English-like words, UTF-8
     .venv/bin/python benchmarks/bench_metrics.py --rollouts 20000 --repeat 1
+    .venv/bin/python benchmarks/bench_metrics.py --rollouts 20000 --sections correctness   # pass@k, self-BLEU, ...
 
 The log: groups of G responses of 40-120 words drawn from a Zipf vocabulary
 (``word0`` ... ``word4999`` by default, or ``--vocabulary prose``: words of
@@ -19,9 +20,18 @@ distance, Vendi q = 1):
   scikit-learn ``cosine_similarity`` and the published ``vendi_score.vendi.score_K``,
 - the speed-up and the largest absolute difference between the two paths.
 
+The correctness-aware metrics and self-BLEU (pass@1 + pass@G, reward_zero_std,
+distinct correct answers, Vendi over the correct responses, self-BLEU) read
+seeded correct flags and rewards beside the same texts and embeddings
+(``--sections correctness`` runs only them); their naive path is the plain
+formula per group (``math.comb``, a set of the correct answers, Vendi's
+``score_K`` on the correct subset, a ``sacrebleu.sentence_bleu`` loop).
+
 The lexical rows time each stage on its own: tokenising (shared by the four
 token metrics; the engine's ``Corpus``), then each metric from the tokens
-(compression ratio reads the raw texts), then the four token metrics with
+(compression ratio reads the raw texts; duplicate fraction compares
+normalised texts, which the naive path computes for every text and the
+engine only for texts its tokens say could match), then the four token metrics with
 their tokenising and all five end to end. The two paths take turns, ``--repeat``
 times, and each figure is the best turn: the machine is shared, so the best
 turn is the one least disturbed.
@@ -32,6 +42,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import itertools
+import math
 import os
 import platform
 import re
@@ -129,8 +140,7 @@ def naive_lexical(texts: list[str], group: int) -> dict:
         "tokenise": lambda: [[_TOKEN.findall(t.lower()) for t in texts[start:start + group]]
                              for start in range(0, len(texts), group)],
         "repetition_fraction": naive_repetition,
-        "duplicate_fraction": lambda groups: [1 - len({" ".join(t) for t in tokens}) / len(tokens)
-                                              for tokens in groups],
+        "duplicate_fraction": lambda _: naive_duplicates(texts, group),
         "jaccard_overlap": naive_jaccard,
         "distinct_n": naive_distinct,
         "compression_ratio": lambda _: naive_compression(texts, group),
@@ -165,6 +175,15 @@ def naive_distinct(groups: list[list[list[str]]]) -> list[float]:
     return out
 
 
+def naive_duplicates(texts: list[str], group: int) -> list[float]:
+    """SPEC §1: responses compared case-folded, whitespace runs collapsed and trimmed."""
+    out = []
+    for start in range(0, len(texts), group):
+        members = texts[start:start + group]
+        out.append(1 - len({" ".join(t.casefold().split()) for t in members}) / len(members))
+    return out
+
+
 def naive_compression(texts: list[str], group: int) -> list[float]:
     out = []
     for start in range(0, len(texts), group):
@@ -188,6 +207,102 @@ def naive_embedding(vectors: np.ndarray, group: int) -> dict[str, np.ndarray]:
         out["centroid_distance"].append(np.mean([1 - u @ centre / np.linalg.norm(centre) for u in unit]))
         out["vendi_score"].append(vendi.score_K(kernel, q=1))
     return {k: np.array(v) for k, v in out.items()}
+
+
+# ---------------------------------------------------------------- correctness-aware metrics and self-BLEU
+
+
+def synthetic_outcomes(rollouts: int, group: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(correct (N,) bool, rewards (N,)): each group its own success rate; a correct answer earns 1.0, a wrong
+    one 0, 0.25 or 0.5; a fifth of the groups earn 0.5 throughout (dead groups)."""
+    rng = np.random.default_rng(seed)
+    groups = rollouts // group
+    correct = rng.random((groups, group)) < rng.random((groups, 1))
+    rewards = np.where(correct, 1.0, rng.choice([0.0, 0.25, 0.5], size=(groups, group)))
+    dead = rng.random(groups) < 0.2
+    correct[dead], rewards[dead] = False, 0.5
+    return correct.ravel(), rewards.ravel()
+
+
+def fast_correctness(texts, vectors, group, correct, rewards) -> dict:
+    """Each metric's engine path, from what the engine has already built (the Corpus, as ``score`` shares it);
+    distinct_correct tokenises the correct answers again (its own Corpus), and so does its naive path."""
+    layout = m.Groups(np.full(len(texts) // group, group))
+    corpus = m.Corpus(texts, layout.sizes)
+
+    def vendi_correct() -> np.ndarray:
+        out = np.empty(layout.n_groups)
+        for chosen, kernels in m.kernel_batches(vectors, layout):
+            out[chosen] = m.vendi_score_correct_batch(kernels, correct[layout.starts[chosen, None] + np.arange(group)])
+        return out
+
+    return {
+        "pass@1 + pass@G": lambda: np.concatenate([m.pass_at_1_batch(layout, correct), m.pass_at_k_batch(layout, correct)]),
+        "reward_zero_std": lambda: m.reward_zero_std_batch(layout, rewards),
+        "distinct_correct (tokenises the correct ones)": lambda: m.distinct_correct_batch(corpus, correct),
+        "vendi_score_correct (from embeddings)": vendi_correct,
+        "self_bleu (sacrebleu, G(G-1) pairs)": lambda: m.self_bleu_batch(corpus),
+    }
+
+
+def naive_correctness(texts, vectors, group, correct, rewards) -> dict:
+    """The same, one group at a time, as a user would write each definition."""
+    import sacrebleu
+    from sklearn.metrics.pairwise import cosine_similarity
+    from vendi_score import vendi
+
+    starts = range(0, len(texts), group)
+
+    def pass_at(k_of) -> list[float]:
+        out = []
+        for start in starts:
+            n, c = group, int(correct[start:start + group].sum())
+            k = k_of(n)
+            out.append(1.0 if n - c < k else 1 - math.comb(n - c, k) / math.comb(n, k))
+        return out
+
+    def vendi_correct() -> list[float]:
+        out = []
+        for start in starts:
+            members = vectors[start:start + group][correct[start:start + group]].astype(np.float64)
+            out.append(vendi.score_K(cosine_similarity(members), q=1) if len(members) else math.nan)
+        return out
+
+    def self_bleu() -> list[float]:
+        out = []
+        for start in starts:
+            members = texts[start:start + group]
+            scores = [sacrebleu.sentence_bleu(t, members[:i] + members[i + 1:]).score for i, t in enumerate(members)]
+            out.append(sum(scores) / len(scores))
+        return out
+
+    return {
+        "pass@1 + pass@G": lambda: pass_at(lambda n: 1) + pass_at(lambda n: n),
+        "reward_zero_std": lambda: [float(max(r) - min(r) <= 1e-8) for r in (rewards[s:s + group] for s in starts)],
+        "distinct_correct (tokenises the correct ones)": lambda: [
+            len({" ".join(_TOKEN.findall(t.lower())) for t, ok in zip(texts[s:s + group], correct[s:s + group]) if ok})
+            for s in starts],
+        "vendi_score_correct (from embeddings)": vendi_correct,
+        "self_bleu (sacrebleu, G(G-1) pairs)": self_bleu,
+    }
+
+
+def compare_correctness(texts, vectors, group: int, repeat: int) -> None:
+    """Both paths in turns, ``repeat`` times (self-BLEU's naive loop once: it is the slow one); best turns."""
+    correct, rewards = synthetic_outcomes(len(texts), group)
+    paths = {"engine": fast_correctness(texts, vectors, group, correct, rewards),
+             "naive": naive_correctness(texts, vectors, group, correct, rewards)}
+    for name in paths["engine"]:
+        best, values = {}, {}
+        for path, stages in paths.items():
+            turns = 1 if path == "naive" and name.startswith("self_bleu") else repeat
+            results = [timed(stages[name]) for _ in range(turns)]
+            values[path] = np.asarray(results[0][0], dtype=np.float64)
+            best[path] = min(seconds for _, seconds in results)
+        same_nan = np.array_equal(np.isnan(values["engine"]), np.isnan(values["naive"]))
+        diff = float(np.nanmax(np.abs(values["engine"] - values["naive"]), initial=0.0)) if same_nan else math.inf
+        print(f"{name:<46} {len(texts) / best['engine']:>12,.0f} {len(texts) / best['naive']:>12,.0f} "
+              f"{best['naive'] / best['engine']:>9.1f}x {diff:>10.1e}")
 
 
 # ---------------------------------------------------------------- report
@@ -218,8 +333,8 @@ def compare_lexical(texts: list[str], group: int, repeat: int) -> None:
     values = {path: turns[0][0] for path, turns in runs.items()}
     token_metrics = ("tokenise", *LEXICAL[:4])
     rows = [("tokenise (shared by the 4 token metrics)", ("tokenise",))]
-    rows += [(f"  {name}" + (" (no tokens: raw bytes)" if name == "compression_ratio" else ""), (name,))
-             for name in LEXICAL]
+    raw = {"compression_ratio": " (no tokens: raw bytes)", "duplicate_fraction": " (normalised text)"}
+    rows += [(f"  {name}" + raw.get(name, ""), (name,)) for name in LEXICAL]
     rows += [("4 token metrics + tokenise", token_metrics), ("all 5 lexical, end to end", ("tokenise", *LEXICAL))]
     for label, stages in rows:
         best = {path: min(sum(times[s] for s in stages) for _, times in turns) for path, turns in runs.items()}
@@ -239,6 +354,9 @@ def compare(label: str, fast, naive, rollouts: int) -> None:
         print(f"    {name:<30} max |engine - naive| = {np.max(np.abs(fast_values[name] - naive_values[name])):.1e}")
 
 
+SECTIONS = ("lexical", "embedding", "correctness")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rollouts", type=int, default=100_000, help="rollouts in the synthetic log (default 100000)")
@@ -246,6 +364,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="turns per path for the lexical metrics (default 3)")
     parser.add_argument("--vocabulary", choices=["word", "prose"], default="word",
                         help="word: word0..word4999, ASCII (default); prose: English-like lengths, UTF-8")
+    parser.add_argument("--sections", nargs="+", choices=SECTIONS, default=list(SECTIONS),
+                        help=f"which rows to measure (default: all of {', '.join(SECTIONS)})")
     args = parser.parse_args()
     texts, vectors = synthetic_log(args.rollouts, args.group_size, kind=args.vocabulary)
     n = len(texts)
@@ -256,9 +376,13 @@ def main() -> None:
     fast_embedding(vectors[: len(warm)], args.group_size)
     run_stages(fast_lexical(warm, args.group_size))
     print(f"{'metrics':<46} {'engine r/s':>12} {'naive r/s':>12} {'speed-up':>10} {'max |diff|':>10}")
-    compare_lexical(texts, args.group_size, args.repeat)
-    compare("cosine + centroid + Vendi", timed(fast_embedding, vectors, args.group_size),
-            timed(naive_embedding, vectors, args.group_size), n)
+    if "lexical" in args.sections:
+        compare_lexical(texts, args.group_size, args.repeat)
+    if "embedding" in args.sections:
+        compare("cosine + centroid + Vendi", timed(fast_embedding, vectors, args.group_size),
+                timed(naive_embedding, vectors, args.group_size), n)
+    if "correctness" in args.sections:
+        compare_correctness(texts, vectors, args.group_size, args.repeat)
 
 
 if __name__ == "__main__":

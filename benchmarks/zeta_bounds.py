@@ -13,10 +13,10 @@ reference. The README's Trainer section quotes its output; rerun it with::
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 from pathlib import Path
 
+from rollout_common.run_directory import RunPaths, read_jsonl
 from trainers.config import ControlConfig, RunConfig, TrainConfig
 from trainers.loop import train
 
@@ -24,8 +24,8 @@ DEFAULT_GRID = ("0.0001:0.05", "0.001:0.05", "0.001:0.2", "0.001:0.5", "0.001:1.
 
 
 def measure(run_dir: Path, burn_in: int) -> dict:
-    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    evals = [json.loads(line) for line in (run_dir / "eval.jsonl").read_text().splitlines()]
+    paths = RunPaths(run_dir)
+    rows, evals = read_jsonl(paths.metrics), read_jsonl(paths.eval)
     last = {e["task"]: e["reward_mean"] for e in evals if e["step"] == evals[-1]["step"]}
     after = rows[burn_in:]
     zetas = [r["zeta"] for r in rows if "zeta" in r]
@@ -48,7 +48,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=150)
     parser.add_argument("--burn-in", type=int, default=20, help="steps left out of the gap")
     args = parser.parse_args()
-    print("| method | zeta_min | zeta_max | seed | mean abs(H - H*) | at cap | sign flips | H start -> end | train reward end | eval A | eval B |")
+    print("| method | zeta_min | zeta_max | seed | mean abs(H - H*) | at cap | sign flips | H start -> end | "
+          "train reward end | eval A | eval B |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     cases = [("grpo", None, None)] + [("repo_r", *map(float, pair.split(":"))) for pair in args.grid]
     for seed in args.seeds:

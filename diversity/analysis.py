@@ -7,7 +7,7 @@ compute (here) → figures (:mod:`diversity.plots`) → page (:mod:`diversity.re
   reward, fork parents).
 - :func:`read_run`: what a run directory adds beyond its rollouts (its config
   and training metrics), read through ``rollout_common.run_directory``.
-- :func:`entropy_table`, :func:`eval_reward_table`: the tidy tables the figures draw.
+- :func:`entropy_table`, :func:`eval_reward_table`, :func:`pass_at_k_table`: the tidy tables the figures draw.
 - :func:`headline`: per lineage and phase, entropy, reward per task and each
   diversity metric at the phase's first and last step, with the change, and
   a collapse flag.
@@ -26,6 +26,7 @@ from pathlib import Path
 import polars as pl
 
 from diversity.load import LoadOptions, LoadResult, read_rollouts
+from diversity.saved_scores import check_can_join, check_same_settings, not_yet_scored, once_per_group
 from rollout_common.errors import InputError
 from rollout_common.run_directory import RunConfig, RunPaths, is_run_directory, read_config, read_jsonl
 
@@ -129,6 +130,26 @@ def eval_reward_table(rollouts: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def pass_at_k_table(groups: pl.DataFrame) -> pl.DataFrame:
+    """Mean unbiased pass@k per (lineage, phase, step, split, task) for k = 1 .. G, from a Scores groups
+    table (``group_size``, ``n_correct``); G is the step's smallest group size. Empty when no group says
+    how many of its responses were correct."""
+    from diversity.metrics import pass_at_k_counts
+
+    keys = ["lineage", "phase", "step", "split", "task"]
+    schema = {**{k: pl.Int64 if k == "step" else pl.String for k in keys}, "k": pl.Int64, "pass_at_k": pl.Float64}
+    if "n_correct" not in groups.columns:
+        return pl.DataFrame(schema=schema)
+    known = groups.drop_nulls("n_correct").with_columns(
+        task=pl.col("task").fill_null("-") if "task" in groups.columns else pl.lit("-"))
+    known = known.with_columns(largest_k=pl.col("group_size").min().over(keys)).with_columns(
+        k=pl.int_ranges(1, pl.col("largest_k") + 1)).explode("k")
+    values = pass_at_k_counts(known["group_size"].to_numpy(), known["n_correct"].to_numpy(),
+                              known["k"].to_numpy()) if known.height else []
+    table = known.with_columns(pass_at_k=pl.Series(values, dtype=pl.Float64))
+    return table.group_by(*keys, "k").agg(pl.col("pass_at_k").mean()).sort(*keys, "k").select(list(schema))
+
+
 def _seed_key(frame: pl.DataFrame) -> list[str]:
     """Keep runs of one lineage with different seeds apart, so figures can show their spread."""
     return ["seed"] if "seed" in frame.columns else []
@@ -151,6 +172,7 @@ class Analysis:
     parents: dict[str, str]
     metric_names: list[str]
     embedder: str
+    pass_at_k: pl.DataFrame  # pass_at_k_table of the scored groups; empty when correctness is unknown
 
 
 def analyse(
@@ -165,6 +187,8 @@ def analyse(
     score_splits: Sequence[str] | None = None,
     score_logs: bool = True,
     progress: bool = True,
+    correct_threshold: float | None = None,
+    pass_k: int | None = None,
 ) -> Analysis:
     """Read run directories, rollout logs and saved scores; score the logs.
 
@@ -172,7 +196,12 @@ def analyse(
     ``score_splits`` limits scoring to those splits (e.g. ``("eval",)`` for a
     long run's eval groups); every split still feeds entropy and reward.
     ``score_logs=False`` scores nothing: the saved scores among ``sources``
-    stand for the logs (their entropy, rewards and answers are still read)."""
+    stand for the logs (their entropy, rewards and answers are still read).
+    Either way a group a saved file holds keeps its saved score and counts
+    once, and scoring the other logs with another embedder or token pattern
+    than the saved scores' is an OptionError (:mod:`diversity.saved_scores`).
+    ``correct_threshold`` and ``pass_k`` go to :func:`diversity.score` (what
+    counts as correct, and pass_at_k's k)."""
     from diversity.metrics.registry import METRICS
     from diversity.scoring import Scores, score
 
@@ -184,12 +213,17 @@ def analyse(
     loaded = read_rollouts(logs, load_options or LoadOptions()) if logs else None
     rollouts = loaded.frame if loaded is not None else pl.DataFrame()
     score_parts = [Scores.read_parquet(p) for p in saved]
+    check_same_settings(list(zip(saved, score_parts)))
     if loaded is not None and score_logs:
         options = {"token_pattern": token_pattern} if token_pattern is not None else {}
         scored = rollouts if score_splits is None else rollouts.filter(pl.col("split").is_in(list(score_splits)))
-        score_parts.append(score(scored, metrics=metrics, embedder=embedder, batch_size=batch_size,
-                                 cache_dir=cache_dir, progress=progress, **options))
-    scores = Scores.concat(score_parts)
+        scored = not_yet_scored(scored, score_parts)
+        if scored.height:
+            check_can_join(list(zip(saved, score_parts)), metrics, embedder, batch_size, token_pattern)
+            score_parts.append(score(scored, metrics=metrics, embedder=embedder, batch_size=batch_size,
+                                     cache_dir=cache_dir, progress=progress, correct_threshold=correct_threshold,
+                                     pass_k=pass_k, **options))
+    scores = once_per_group(Scores.concat(score_parts))
     return Analysis(
         loaded=loaded,
         saved=saved,
@@ -201,6 +235,7 @@ def analyse(
         parents=parent_lineages(runs),
         metric_names=[m for m in METRICS if f"{m}_mean" in scores.summary.columns],
         embedder=embedder,
+        pass_at_k=pass_at_k_table(scores.groups),
     )
 
 

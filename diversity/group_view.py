@@ -31,11 +31,12 @@ def score_groups(
     embedder: str = "minilm",
     progress: bool = False,
 ) -> pl.DataFrame:
-    """Score named groups of answers; one row per group, in the order given, a column per metric."""
+    """Score named groups of answers; one row per group, in the order given, a column per metric
+    (default: every metric that reads only the answers, not their correctness or rewards)."""
     from diversity.metrics.registry import METRICS
     from diversity.scoring import score
 
-    names = list(metrics) if metrics is not None else list(METRICS)
+    names = list(metrics) if metrics is not None else [name for name, spec in METRICS.items() if not spec.needs]
     scores = score(groups_frame(groups), metrics=names, embedder=embedder, progress=progress)
     order = pl.DataFrame({"group_id": list(groups), "order": range(len(groups))})
     table = scores.groups.join(order, on="group_id").sort("order")

@@ -8,6 +8,8 @@ scores):
 - ``reward_figure``: rows (lineage, phase, step, task, reward), eval rewards.
 - ``diversity_figure``: a ``Scores.summary`` table, rows (lineage, phase, step,
   split, ``<metric>_mean``, ``<metric>_se``).
+- ``pass_at_k_figure``: rows (lineage, phase, step, split, task, k, pass_at_k),
+  from :func:`diversity.analysis.pass_at_k_table`.
 
 :func:`make_figures` draws every figure an :class:`~diversity.analysis.Analysis`
 supports, with its caption.
@@ -195,6 +197,60 @@ def diversity_figure(
     return figure
 
 
+def pass_at_k_figure(table: pl.DataFrame, parents: Mapping[str, str] | None = None,
+                     split: str | None = None) -> "Figure":
+    """pass@1 (solid) and pass@G (dashed) over global step per lineage (left), and the pass@k curve for
+    k = 1 .. G at the first (dotted) and last (solid) step of each phase (right); a row of panels per task.
+
+    ``split`` defaults to eval when present, else train. G is each step's group size (the smallest, when
+    groups differ).
+    """
+    from matplotlib.figure import Figure
+
+    if split is None:
+        split = "eval" if "eval" in table["split"].unique().to_list() else "train"
+    rows = table.filter(pl.col("split") == split)
+    tasks = sorted(rows["task"].unique().to_list())
+    colors = lineage_colors(table["lineage"].to_list())
+    figure = Figure(figsize=(11.0, 3.6 * len(tasks)), layout="constrained")
+    axes = figure.subplots(len(tasks), 2, squeeze=False)
+    for (over_steps, curve), task in zip(axes, tasks):
+        part = rows.filter(pl.col("task") == task)
+        largest = part.group_by("lineage", "phase", "step").agg(pl.col("k").max().alias("G"))
+        ends = {"pass@1": part.filter(pl.col("k") == 1),
+                "pass@G": part.join(largest, on=["lineage", "phase", "step"]).filter(pl.col("k") == pl.col("G"))}
+        for lineage in sorted(colors):
+            for (label, points), style in zip(ends.items(), ("-", "--")):
+                line = with_parent_history(points, lineage, parents, "pass_at_k")
+                if not line.is_empty():
+                    over_steps.plot(line["step"], line["pass_at_k"], linestyle=style, color=colors[lineage],
+                                    label=f"{lineage} · {label}", linewidth=1.8)
+            _draw_curves(curve, part.filter(pl.col("lineage") == lineage), lineage, colors[lineage])
+        _mark_boundaries(over_steps, phase_boundaries(part))
+        suffix = f" · task {task}" if task != "-" else ""
+        over_steps.set(xlabel="global training step", ylabel="pass@k (higher = more often solved)",
+                       title=f"pass@1 (solid) and pass@G (dashed){suffix}", ylim=(-0.02, 1.02))
+        curve.set(xlabel="k (responses drawn from the group)", ylabel="pass@k",
+                  title=f"pass@k against k: first (dotted), last (solid) step per phase{suffix}", ylim=(-0.02, 1.02))
+        for ax in (over_steps, curve):
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=6.5)
+    figure.suptitle(f"Unbiased pass@k (Chen et al. 2021), {split} groups")
+    return figure
+
+
+def _draw_curves(ax: "Axes", rows: pl.DataFrame, lineage: str, color: str) -> None:
+    """One lineage's pass@k against k at the first and the last step of each of its phases."""
+    for phase in sorted(rows["phase"].unique().to_list()):
+        steps = rows.filter(pl.col("phase") == phase)["step"]
+        for step, style in ((steps.min(), ":"), (steps.max(), "-")):
+            if style == ":" and steps.min() == steps.max():
+                continue
+            at = rows.filter((pl.col("phase") == phase) & (pl.col("step") == step)).sort("k")
+            ax.plot(at["k"], at["pass_at_k"], linestyle=style, marker="o", markersize=3, color=color,
+                    label=f"{lineage} · phase {phase} · step {step}", linewidth=1.5)
+
+
 def metric_labels(metrics: Sequence[str]) -> dict[str, str]:
     """Axis labels with the direction, from the metric registry."""
     from diversity.metrics.registry import METRICS
@@ -224,6 +280,12 @@ def make_figures(analysis: Analysis, extra_metrics: Sequence[str] = ()) -> list[
                         "Figure 3. Intra-prompt diversity in the last phase, per lineage "
                         "(band: ±1 standard error across groups).",
                         diversity_figure(summary, panels)))
+    if analysis.pass_at_k.height:
+        figures.append(("pass_at_k",
+                        "Figure 4. Unbiased pass@k per lineage: pass@1 (solid) and pass@G (dashed) over global "
+                        "step, and the pass@k curve, k = 1..G, at the first (dotted) and last (solid) step of each "
+                        "phase.",
+                        pass_at_k_figure(analysis.pass_at_k, analysis.parents)))
     unknown = [m for m in extra_metrics if m not in analysis.metric_names]
     if unknown:
         raise OptionError(f"--extra-metric {', '.join(unknown)} was not scored; scored: {', '.join(analysis.metric_names)}")

@@ -3,7 +3,8 @@
     import diversity
     rollouts = diversity.load_rollouts("data/demo/canonical.jsonl")
     scores = diversity.score(rollouts, embedder="hashing")
-    scores.groups      # one row per group: keys, task, prompt, group_size, reward_mean, entropy_mean, metrics
+    scores.groups      # one row per group: keys, task, prompt, group_size, reward_mean, entropy_mean,
+                       # n_correct (when correctness is known), metrics
     scores.summary     # per (lineage, phase, step, split): groups, rollouts, <metric>_mean / _se / _count
     scores.to_parquet("reports/scores.parquet")
 
@@ -13,6 +14,9 @@ Lexical metrics run once over all groups (:class:`diversity.metrics.Corpus`);
 embedding metrics embed each distinct text once and run on batches of cosine
 kernels, one batch per group size. Groups smaller than a metric's
 ``min_group_size`` (one response, for the pairwise metrics) get null there.
+Metrics that read correctness or rewards (pass@k, reward_zero_std, ...) get
+them from :func:`diversity.outcomes.read_outcomes`; when the log does not
+hold them, those metrics are skipped with one line saying why.
 
 A saved ``Scores`` is one Parquet file: the groups table, with the metric
 names and scoring settings in the file's key-value metadata (key
@@ -33,7 +37,8 @@ import polars as pl
 
 from diversity.embedding import BATCH_SIZE, DEFAULT_EMBEDDER, embed
 from diversity.metrics import TOKEN_PATTERN, Corpus, Groups, kernel_batches
-from diversity.metrics.registry import METRICS, MetricSpec, resolve
+from diversity.metrics.registry import METRICS, NEEDS, MetricSpec, resolve
+from diversity.outcomes import Outcomes, read_outcomes
 from diversity.schema import GROUP_KEYS
 from rollout_common.errors import InputError, OptionError
 from rollout_common.files import atomic_path, check_output_path
@@ -41,6 +46,8 @@ from rollout_common.files import atomic_path, check_output_path
 log = logging.getLogger("diversity")
 
 SUMMARY_KEYS = ("lineage", "phase", "step", "split")
+ENGINES = ("local", "ray")
+"""Where ``score(engine=)`` runs: this process, or Ray Data (:mod:`diversity.ray_engine`)."""
 _METADATA_KEY = b"rollout_diversity"
 _FORMAT = "rollout-diversity scores"
 _FORMAT_VERSION = 1
@@ -69,7 +76,8 @@ class Scores:
     groups: pl.DataFrame
     metrics: tuple[str, ...]
     settings: dict[str, str] = field(default_factory=dict)
-    """How the scores were made: ``embedder`` and ``token_pattern``."""
+    """How the scores were made: ``embedder`` and ``token_pattern``; ``correct`` (what counted as correct)
+    and ``pass_k`` when a metric read them."""
     summary: pl.DataFrame = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -91,11 +99,15 @@ class Scores:
 
         path = check_output_path(path, force=force, inputs=inputs)
         table = self.groups.to_arrow()
-        info = {"format": _FORMAT, "version": _FORMAT_VERSION, "metrics": list(self.metrics), "settings": self.settings}
-        metadata = {**(table.schema.metadata or {}), _METADATA_KEY: json.dumps(info).encode("utf-8")}
         with atomic_path(path) as tmp:
-            pq.write_table(table.replace_schema_metadata(metadata), tmp)
+            pq.write_table(table.replace_schema_metadata(self.file_metadata(table.schema)), tmp)
         return path
+
+    def file_metadata(self, schema) -> dict[bytes, bytes]:
+        """The Parquet key-value metadata of a scores file whose groups table has the Arrow ``schema``:
+        the metric names and settings (:mod:`diversity.streaming` writes a file a chunk at a time with it)."""
+        info = {"format": _FORMAT, "version": _FORMAT_VERSION, "metrics": list(self.metrics), "settings": self.settings}
+        return {**(schema.metadata or {}), _METADATA_KEY: json.dumps(info).encode("utf-8")}
 
     @staticmethod
     def is_scores_file(path: str | Path) -> bool:
@@ -180,6 +192,9 @@ def score(
     *,
     token_pattern: str = TOKEN_PATTERN,
     device: str | None = None,
+    correct_threshold: float | None = None,
+    pass_k: int | None = None,
+    engine: str = "local",
 ) -> Scores:
     """Score every group of ``rollouts`` (canonical schema, polars or pandas) on ``metrics``.
 
@@ -194,26 +209,51 @@ def score(
         progress: show progress bars on stderr.
         token_pattern: regex whose matches are the tokens of the lowercased text.
         device: ``cpu`` / ``cuda``; default CUDA when available.
+        correct_threshold: a response is correct when its reward >= this, unless the log has a
+            correct-flag column (see :mod:`diversity.outcomes`).
+        pass_k: k of ``pass_at_k``; None = each group's size. Smaller groups get null.
+        engine: ``local`` (this process) or ``ray`` (the same kernels on Ray Data, :mod:`diversity.ray_engine`;
+            the same numbers). For logs on disk, :func:`diversity.streaming.score_logs` bounds the memory.
     """
+    if engine not in ENGINES:
+        raise OptionError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
     specs = resolve(metrics)
     frame = _prepare(rollouts)
+    if engine == "ray" and frame.height:
+        from diversity.ray_engine import score_on_ray
+
+        return score_on_ray(frame, metrics=metrics, embedder=embedder, batch_size=batch_size, cache_dir=cache_dir,
+                            progress=progress, token_pattern=token_pattern, device=device,
+                            correct_threshold=correct_threshold, pass_k=pass_k)
+    outcomes = read_outcomes(frame, correct_threshold)
+    specs = _available(specs, outcomes, asked=metrics is not None)
     table = _group_table(frame)
     groups = Groups(table["group_size"].to_numpy()) if table.height else None
+    inputs = _Inputs(outcomes, groups) if groups is not None else None
     values = {spec.name: np.full(table.height, np.nan) for spec in specs}
+    params = {"k": pass_k}
     lexical = [s for s in specs if s.kind == "lexical"]
     semantic = [s for s in specs if s.kind == "embedding"]
     if groups is not None and lexical:
-        _score_lexical(frame["response"].to_list(), groups, lexical, values, token_pattern, progress)
+        _score_lexical(frame["response"].to_list(), groups, lexical, values, token_pattern, progress, inputs)
+    if groups is not None:
+        _score_outcomes(groups, [s for s in specs if s.kind == "outcome"], values, inputs, params)
     embedder_id = "none"
     if groups is not None and semantic:
         embedder_id = _score_embeddings(
             frame["response"].to_list(), groups, semantic, values,
-            dict(embedder=embedder, cache_dir=cache_dir, batch_size=batch_size, device=device), progress,
+            dict(embedder=embedder, cache_dir=cache_dir, batch_size=batch_size, device=device), progress, inputs,
         )
     _log_small_groups(table, specs)
+    settings = {"embedder": embedder_id, "token_pattern": token_pattern}
+    if any("correct" in s.needs for s in specs):
+        settings["correct"] = outcomes.correct_source
+    if "pass_at_k" in values:
+        settings["pass_k"] = "G" if pass_k is None else str(pass_k)
     columns = [pl.Series(name, column, dtype=pl.Float64, nan_to_null=True) for name, column in values.items()]
-    return Scores(table.with_columns(columns), tuple(values),
-                  {"embedder": embedder_id, "token_pattern": token_pattern})
+    if outcomes.correct is not None:
+        columns.insert(0, pl.Series("n_correct", inputs.correct_counts() if inputs else [], dtype=pl.Int64))
+    return Scores(table.with_columns(columns), tuple(values), settings)
 
 
 def _prepare(rollouts) -> pl.DataFrame:
@@ -245,19 +285,70 @@ def _group_table(frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def _available(specs: list[MetricSpec], outcomes: Outcomes, asked: bool) -> list[MetricSpec]:
+    """The specs whose inputs the rollouts hold; one line for each input that is missing."""
+    for need, why in outcomes.missing.items():
+        names = [s.name for s in specs if need in s.needs]
+        if names:
+            (log.warning if asked else log.info)("%s skipped: %s", ", ".join(names), why)
+    return [s for s in specs if all(need not in outcomes.missing for need in s.needs)]
+
+
+class _Inputs:
+    """The per-response inputs of the metrics' ``needs``, laid out as the groups, and the groups where one
+    is unknown (their value is null)."""
+
+    def __init__(self, outcomes: Outcomes, groups: Groups):
+        self.groups = groups
+        self.known = {need: outcomes.values(need) for need in NEEDS if outcomes.values(need) is not None}
+        self.unknown = {need: np.bincount(groups.row_group, np.isnan(v), minlength=groups.n_groups) > 0
+                        for need, v in self.known.items()}
+
+    def rows(self, need: str) -> np.ndarray:
+        """(N,) the input as the metrics take it: correct as booleans (unknown as False), reward as floats."""
+        values = self.known[need]
+        return values == 1.0 if need == "correct" else values
+
+    def missing(self, spec: MetricSpec) -> np.ndarray:
+        """(B,) groups lacking one of the spec's inputs."""
+        lacking = np.zeros(self.groups.n_groups, dtype=bool)
+        for need in spec.needs:
+            lacking |= self.unknown[need]
+        return lacking
+
+    def correct_counts(self) -> list[int | None]:
+        counts = np.bincount(self.groups.row_group, self.rows("correct"), minlength=self.groups.n_groups)
+        return [None if gone else int(c) for c, gone in zip(counts.tolist(), self.unknown["correct"].tolist())]
+
+
 def _score_lexical(texts: list[str], groups: Groups, specs: list[MetricSpec], values: dict,
-                   token_pattern: str, progress: bool) -> None:
+                   token_pattern: str, progress: bool, inputs: _Inputs) -> None:
     from tqdm.auto import tqdm
 
     corpus = Corpus(texts, groups.sizes, token_pattern)
     for spec in tqdm(specs, desc="lexical metrics", unit="metric", disable=not progress, leave=False):
-        result = spec.batch_fn(corpus)
-        result[groups.sizes < spec.min_group_size] = np.nan
+        result = spec.batch_fn(corpus, *(inputs.rows(need) for need in spec.needs))
+        result[(groups.sizes < spec.min_group_size) | inputs.missing(spec)] = np.nan
         values[spec.name] = result
 
 
+def _score_outcomes(groups: Groups, specs: list[MetricSpec], values: dict, inputs: _Inputs, params: dict) -> None:
+    """Outcome metrics, on the groups that have every input and at least k responses (pass_at_k)."""
+    for spec in specs:
+        options = {name: params[name] for name in spec.parameters}
+        smallest = max(spec.min_group_size, options.get("k") or 1)
+        chosen = ~inputs.missing(spec) & (groups.sizes >= smallest)
+        if smallest > spec.min_group_size and (groups.sizes < smallest).any():
+            log.warning("%d group(s) have fewer than k = %d responses: %s left empty (null) for them",
+                        int((groups.sizes < smallest).sum()), smallest, spec.name)
+        if chosen.any():
+            rows = chosen[groups.row_group]
+            columns = [inputs.rows(need)[rows] for need in spec.needs]
+            values[spec.name][chosen] = spec.batch_fn(Groups(groups.sizes[chosen]), *columns, **options)
+
+
 def _score_embeddings(texts: list[str], groups: Groups, specs: list[MetricSpec], values: dict,
-                      embed_options: dict, progress: bool) -> str:
+                      embed_options: dict, progress: bool, inputs: _Inputs) -> str:
     """Fill ``values`` for the embedding metrics; returns the embedder's id."""
     from tqdm.auto import tqdm
 
@@ -267,10 +358,13 @@ def _score_embeddings(texts: list[str], groups: Groups, specs: list[MetricSpec],
     with tqdm(total=groups.n_groups, desc="embedding metrics", unit="group", disable=not progress, leave=False) as bar:
         for chosen, kernels in kernel_batches(embedded.vectors, groups, embedded.index):
             size = kernels.shape[-1]
+            rows = groups.starts[chosen, None] + np.arange(size)  # (B, G)
             for spec in specs:
                 if size >= spec.min_group_size:
-                    values[spec.name][chosen] = spec.batch_fn(kernels)
+                    values[spec.name][chosen] = spec.batch_fn(kernels, *(inputs.rows(n)[rows] for n in spec.needs))
             bar.update(len(chosen))
+    for spec in specs:
+        values[spec.name][inputs.missing(spec)] = np.nan
     return embedded.embedder_id
 
 

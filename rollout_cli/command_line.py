@@ -5,6 +5,9 @@ Each subcommand lives in its own module, in the package that does its work
 ``handler``. Modules import heavy dependencies inside their handlers, so
 ``rollout-diversity --help`` stays fast.
 
+Global options (``-q``) go before or after the subcommand:
+``rollout-diversity -q score ...`` and ``rollout-diversity score ... -q`` are the same.
+
 Exit status: 0 on success, 2 on bad input or options (one line on stderr,
 no traceback), 130 on Ctrl-C (one line saying what was kept, e.g. the embeddings
 already made, which a rerun reads from the cache).
@@ -25,7 +28,7 @@ SUBCOMMAND_MODULES = (
     "diversity.commands.score",
     "diversity.commands.report",
     "diversity.commands.plot",
-    "trainers.cli",
+    "trainers.commands",
     "trainers.experiment",
 )
 
@@ -36,11 +39,18 @@ def build_parser() -> argparse.ArgumentParser:
         description="Score, plot and report how diverse RL rollouts stay over training; "
         "train GRPO / REPO-R lineages that log such rollouts.",
     )
-    parser.add_argument("-q", "--quiet", action="store_true", help="only print warnings and errors")
+    _add_global_options(parser, default=False)
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in SUBCOMMAND_MODULES:
         importlib.import_module(name).register(subparsers)
+    for subparser in subparsers.choices.values():
+        # SUPPRESS: an option not given after the subcommand leaves the value from before it.
+        _add_global_options(subparser, default=argparse.SUPPRESS)
     return parser
+
+
+def _add_global_options(parser: argparse.ArgumentParser, default) -> None:
+    parser.add_argument("-q", "--quiet", action="store_true", default=default, help="only print warnings and errors")
 
 
 def main(argv: list[str] | None = None) -> int:

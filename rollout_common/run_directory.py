@@ -202,8 +202,8 @@ class CheckpointRecord:
     """the entropy target the run ended with, for --target-entropy parent"""
     policy: dict[str, Any]
     """the policy's architecture (PolicyConfig fields)"""
-    vocab: list[str]
-    """the tokenizer's vocabulary, so a child refuses a mismatched parent"""
+    vocab: list[str] | None
+    """the tokenizer's vocabulary, so a child refuses a mismatched parent (None for a Hugging Face tokenizer)"""
 
     def to_dict(self) -> dict[str, Any]:
         return {"format": CHECKPOINT_FORMAT, **asdict(self)}

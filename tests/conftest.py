@@ -19,6 +19,19 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 REPO = Path(__file__).resolve().parents[1]
+# Logs written by the real libraries, or from their source's schema where they cannot run here
+# (tests/data/real/make_*.py say which and how).
+REAL = REPO / "tests" / "data" / "real"
+TRL_PLAIN = REAL / "trl" / "plain_two_rewards"  # plain-text prompts, two reward functions, num_generations 4
+
+
+def run_cli(capsys, *args) -> tuple[int, str, str]:
+    """``rollout-diversity -q ARGS...`` in-process: (exit status, stdout, stderr)."""
+    from rollout_cli import main
+
+    code = main(["-q", *map(str, args)])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
 
 
 @pytest.fixture(autouse=True)
@@ -90,12 +103,12 @@ def canonical_file(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def trl_dir(tmp_path: Path) -> Path:
-    """A TRL output_dir: completions/completions_{step:05d}.parquet, num_generations = 4."""
+    """A TRL output_dir: completions/completions_{step:05d}.parquet, num_generations = 4, a new batch each step."""
     out = tmp_path / "my-trl-run"
     (out / "completions").mkdir(parents=True)
     for step in (5, 10):
         rows = [
-            {"step": step, "prompt": f"q{p}", "completion": f"c{p}-{i}",
+            {"step": step, "prompt": f"q{p}", "completion": f"c{p}-{i}" + ("" if step == 5 else " later"),
              "accuracy": float(i % 2), "format": 0.25, "advantage": 0.1 * i}
             for p in range(3) for i in range(4)
         ]
@@ -156,3 +169,88 @@ class CountingEmbedder(Embedder):
     @property
     def embedded(self) -> int:
         return sum(len(c) for c in self.calls)
+
+
+# --- Trainer runs: a tiny budget, the CLI, and what two runs must share (test_trainers_*.py) ---
+
+# 4 prompts x 4 responses a step, evaluation only at the start and the end.
+TINY = ["--prompts-per-step", "4", "--group-size", "4", "--max-new-tokens", "10", "--eval-groups", "1",
+        "--eval-every", "100", "--save-every", "100"]
+
+
+def cli(capsys, *args) -> tuple[int, str]:
+    """``rollout-diversity -q ARGS`` in this process: (exit status, stderr)."""
+    from rollout_cli import main
+
+    code = main(["-q", *map(str, args)])
+    return code, capsys.readouterr().err
+
+
+def weights(run: Path) -> dict:
+    import torch
+
+    from rollout_common.run_directory import FINAL, RunPaths
+
+    return torch.load(RunPaths(run).checkpoint(FINAL), weights_only=True)["model"]
+
+
+def metrics(run: Path) -> list[dict]:
+    from rollout_common.run_directory import RunPaths, read_jsonl
+
+    return read_jsonl(RunPaths(run).metrics)
+
+
+def assert_same_run(a: Path, b: Path) -> None:
+    """Same metrics (but time), train rollouts (but lineage) and final weights."""
+    import torch
+
+    import diversity
+
+    def comparable(run: Path):
+        rows = [{k: v for k, v in r.items() if k != "time_s"} for r in metrics(run)]
+        frame = diversity.load_rollouts(run).filter(pl.col("split") == "train").drop("lineage").sort("step", "group_id")
+        return rows, frame, weights(run)
+
+    rows_a, frame_a, weights_a = comparable(a)
+    rows_b, frame_b, weights_b = comparable(b)
+    assert rows_a == rows_b
+    assert frame_a.equals(frame_b)
+    assert all(torch.equal(weights_a[k], weights_b[k]) for k in weights_a)
+
+
+def write_tiny_hf_model(directory: Path) -> Path:
+    """A randomly initialised 1-layer GPT-2 with a word-level tokenizer over the tasks' vocabulary."""
+    import torch
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+
+    from trainers.tasks import vocabulary
+
+    words = ["<pad>", "<eos>", "<unk>", *vocabulary()]
+    core = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="<unk>"))
+    core.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=core, eos_token="<eos>", pad_token="<pad>", unk_token="<unk>")
+    torch.manual_seed(0)
+    config = GPT2Config(vocab_size=len(words), n_positions=64, n_embd=32, n_layer=1, n_head=2,
+                        eos_token_id=1, pad_token_id=0, bos_token_id=1)
+    GPT2LMHeadModel(config).save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return directory
+
+
+# ---------------------------------------------------------------- metrics that read more than texts or embeddings
+
+
+def metric_args(spec, primary, columns: dict) -> list:
+    """A per-group form's arguments: the group's texts or embeddings (none for an outcome metric), then each
+    input the metric needs (``spec.needs``) from ``columns``."""
+    return ([] if spec.kind == "outcome" else [primary]) + [columns[need] for need in spec.needs]
+
+
+def random_outcomes(rng, size: int) -> dict:
+    """Correct flags (about 60% correct) and rewards on a coarse grid, so some groups tie."""
+    return {"correct": rng.random(size) < 0.6, "reward": rng.choice([0.0, 0.5, 1.0], size=size)}
+
+
+# Metrics whose value is undefined (NaN) for some groups beyond min_group_size, and when.
+UNDEFINED_WHEN = {"vendi_score_correct": lambda columns: not np.any(columns["correct"])}

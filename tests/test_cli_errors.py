@@ -10,14 +10,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from rollout_cli import main
-from tests.conftest import canonical_rows
-
-
-def run_cli(capsys, *args: str) -> tuple[int, str, str]:
-    code = main(["-q", *map(str, args)])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+from tests.conftest import canonical_rows, run_cli
 
 
 def good_lines(n: int = 3) -> list[str]:

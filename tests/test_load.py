@@ -167,7 +167,8 @@ def test_bad_options_are_option_errors(canonical_file: Path) -> None:
 @pytest.mark.parametrize(
     "values, message",
     [
-        ({"format": "csvv"}, "unknown format 'csvv'; choose auto or one of canonical, trl, verl, noveltybench"),
+        ({"format": "csvv"}, "unknown format 'csvv'; choose auto or one of canonical, trl, verl, noveltybench, skyrl, "
+                             "slime, lm_eval, batch, verifiers, table"),
         ({"on_bad_row": "ignore"}, "on_bad_row must be 'error' or 'skip', not 'ignore'"),
         ({"group_size": 0}, "group_size must be a positive integer, not 0"),
         ({"group_size": True}, "group_size must be a positive integer, not True"),
@@ -175,6 +176,15 @@ def test_bad_options_are_option_errors(canonical_file: Path) -> None:
         ({"group_size": "4"}, "group_size must be a positive integer, not '4'"),
         ({"lineage": 3}, "lineage must be a string, not 3; write lineage='3'"),
         ({"phase": 2}, "phase must be a string, not 2; write phase='2'"),
+        ({"columns": {"question": "prompt"}}, "columns: 'question' is not a canonical field; map one of lineage, "
+                                               "phase, step, group_id, prompt, response, reward, entropy, n_tokens, "
+                                               "split, task"),
+        ({"columns": "prompt:question"}, "column mapping 'prompt:question' has no '='; write e.g. "
+                                         "prompt=question,response=answer,group_id=uid"),
+        ({"columns": {"prompt": ""}}, "columns: the column for 'prompt' must be a non-empty name, not ''; write e.g. "
+                                      "prompt=question,response=answer,group_id=uid"),
+        ({"columns": "prompt=a,prompt=b"}, "columns: 'prompt' is mapped twice ('a' and 'b')"),
+        ({"columns": ""}, "columns is empty; write e.g. prompt=question,response=answer,group_id=uid, or leave it unset"),
     ],
 )
 def test_load_options_refuse_bad_values_when_made(values: dict, message: str) -> None:

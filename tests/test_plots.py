@@ -95,3 +95,41 @@ def test_several_seeds_of_a_lineage_are_averaged_with_a_band() -> None:
     assert list(lines_by_label(ax)["grpo"].get_ydata()) == [2.0] * 5
     band = ax.collections[0].get_paths()[0].vertices[:, 1]
     assert band.min() == pytest.approx(1.0) and band.max() == pytest.approx(3.0)  # s.e. of (1, 3) is 1
+
+
+def pass_rows() -> pl.DataFrame:
+    """Two lineages, two phases, G = 4: grpo's pass@1 rises, repo_r's holds; one task."""
+    rows = []
+    for lineage in ("grpo", "repo_r"):
+        for step in (0, 5, 10, 15):
+            phase = "1" if step < 10 else "2"
+            for k in range(1, 5):
+                value = min(1.0, 0.2 * k + (0.05 * step if lineage == "grpo" else 0.0))
+                rows.append({"lineage": lineage, "phase": phase, "step": step, "split": "eval", "task": "A",
+                             "k": k, "pass_at_k": value})
+    return pl.DataFrame(rows)
+
+
+def test_pass_at_k_figure_draws_pass_1_and_pass_g_over_steps_and_the_curves_at_phase_ends() -> None:
+    figure = plots.pass_at_k_figure(pass_rows())
+    over_steps, curve = figure.axes[:2]
+    lines = lines_by_label(over_steps)
+    assert set(lines) == {f"{lin} · {label}" for lin in ("grpo", "repo_r") for label in ("pass@1", "pass@G")}
+    assert lines["grpo · pass@1"].get_linestyle() == "-" and lines["grpo · pass@G"].get_linestyle() == "--"
+    assert list(lines["grpo · pass@1"].get_ydata()) == pytest.approx([0.2, 0.45, 0.7, 0.95])
+    assert list(lines["grpo · pass@G"].get_ydata()) == [0.8, 1.0, 1.0, 1.0]  # k = G = 4
+    boundaries = [line for line in over_steps.get_lines() if (line.get_gid() or "").startswith("boundary")]
+    assert [line.get_xdata()[0] for line in boundaries] == [10]
+    curves = lines_by_label(curve)
+    assert set(curves) == {f"{lin} · phase {p} · step {s}" for lin in ("grpo", "repo_r") for p, s in
+                           (("1", 0), ("1", 5), ("2", 10), ("2", 15))}
+    first, last = curves["grpo · phase 1 · step 0"], curves["grpo · phase 1 · step 5"]
+    assert first.get_linestyle() == ":" and last.get_linestyle() == "-"
+    assert list(first.get_xdata()) == [1, 2, 3, 4] and list(first.get_ydata()) == pytest.approx([0.2, 0.4, 0.6, 0.8])
+    assert "pass@k" in over_steps.get_ylabel() and "k" in curve.get_xlabel()
+
+
+def test_pass_at_k_figure_has_a_row_of_panels_per_task() -> None:
+    rows = pl.concat([pass_rows(), pass_rows().with_columns(task=pl.lit("B"))])
+    figure = plots.pass_at_k_figure(rows)
+    assert len(figure.axes) == 4 and "task B" in figure.axes[2].get_title()

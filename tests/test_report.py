@@ -65,6 +65,8 @@ def test_the_page_references_nothing_outside_itself(report) -> None:
     assert "Content-Security-Policy" in page
     sources = re.findall(r'(?:src|href)="([^"]*)"', page)
     assert sources and all(s.startswith("data:image/png;base64,") for s in sources)
+    # The app's script names the SVG namespace (an identifier, never fetched); no other URL.
+    page = page.replace('"http://www.w3.org/2000/svg"', "")
     assert "http://" not in page and "https://" not in page
 
 
@@ -156,3 +158,23 @@ def test_saved_scores_can_stand_for_the_logs(tmp_path: Path, experiment_log: Pat
     analysis = analyse([experiment_log, path], score_logs=False, progress=False)
     assert analysis.scores.metrics == ("vendi_score",) and analysis.scores.groups.equals(saved.groups)
     assert analysis.entropy.height and analysis.evals.height and analysis.rollouts.height
+
+
+def test_correctness_metrics_figure_and_definitions_with_a_threshold(tmp_path: Path, experiment_log: Path) -> None:
+    # The experiment's rewards are 0.4 + 0.01 * step, equal within each group: every group is dead.
+    page = build_report(experiment_log, embedder="hashing", progress=False, correct_threshold=0.5, pass_k=2)
+    assert [f.title.split(".")[0] for f in page.figures] == ["Figure 1", "Figure 2", "Figure 3", "Figure 4"]
+    definitions = {d["name"]: d for d in page.definitions}
+    assert definitions["pass_at_k"]["description"].endswith("Correct here: reward >= 0.5. k here: 2.")
+    assert definitions["pass_at_k"]["direction"] == "higher = more prompts solved within k tries"
+    dead_groups = definitions["reward_zero_std"]
+    assert dead_groups["range"] == "[0.0, 1.0]" and "dead groups" in dead_groups["direction"]
+    dead = page.headline.filter((pl.col("quantity") == "reward_zero_std") & (pl.col("phase") == "2"))
+    assert dead["end"].to_list() == [1.0, 1.0]
+    passed = page.headline.filter((pl.col("quantity") == "pass_at_1") & (pl.col("phase") == "1"))
+    assert passed.select("start", "end").rows() == [(0.0, 1.0), (0.0, 1.0)]  # reward 0.4 at step 0, 0.5 at 10
+    assert page.collapsed_metric == "vendi_score"
+    figures = tmp_path / "figures"
+    assert main(["plot", str(experiment_log), "--out", str(figures), "--embedder", "hashing", "--no-progress",
+                 "--correct-threshold", "0.5"]) == 0
+    assert (figures / "pass_at_k.png").exists() and (figures / "pass_at_k.svg").exists()

@@ -14,9 +14,10 @@ from diversity import embedding, scoring
 from diversity.metrics.registry import DEFAULT_METRICS, METRICS
 from rollout_cli import main
 from rollout_common.errors import InputError, OptionError
-from tests.conftest import REPO, write_jsonl
+from tests.conftest import REPO, metric_args, write_jsonl
 
 ALL = list(METRICS)
+THRESHOLD = 2.0  # rewards are 0, 1, 2, ... within a group: responses 2 and up are correct
 
 
 def rollouts(seed: int = 0) -> pl.DataFrame:
@@ -40,7 +41,7 @@ def rollouts(seed: int = 0) -> pl.DataFrame:
 
 @pytest.fixture(scope="module")
 def scored() -> scoring.Scores:
-    return scoring.score(rollouts(), metrics=ALL, embedder="hashing", progress=False)
+    return scoring.score(rollouts(), metrics=ALL, embedder="hashing", progress=False, correct_threshold=THRESHOLD)
 
 
 def test_one_row_per_group_in_key_order_with_group_columns(scored) -> None:
@@ -49,8 +50,8 @@ def test_one_row_per_group_in_key_order_with_group_columns(scored) -> None:
     keys = ["lineage", "phase", "step", "split", "group_id"]
     assert groups.height == frame.select(keys).unique().height
     assert groups.select(keys).rows() == sorted(groups.select(keys).rows())
-    assert groups.columns[:10] == [*keys, "task", "prompt", "group_size", "reward_mean", "entropy_mean"]
-    assert groups.columns[10:] == ALL
+    assert groups.columns[:11] == [*keys, "task", "prompt", "group_size", "reward_mean", "entropy_mean", "n_correct"]
+    assert groups.columns[11:] == ALL
     one = groups.filter((pl.col("lineage") == "grpo") & (pl.col("step") == 10) & (pl.col("group_id") == "g2"))
     rows = frame.filter((pl.col("lineage") == "grpo") & (pl.col("step") == 10) & (pl.col("group_id") == "g2"))
     assert one["group_size"][0] == rows.height and one["reward_mean"][0] == rows["reward"].mean()
@@ -60,22 +61,28 @@ def test_one_row_per_group_in_key_order_with_group_columns(scored) -> None:
 def test_group_values_equal_the_per_group_functions(scored) -> None:
     frame = rollouts()
     for row in scored.groups.iter_rows(named=True):
-        texts = frame.filter(
+        members = frame.filter(
             (pl.col("lineage") == row["lineage"]) & (pl.col("step") == row["step"])
             & (pl.col("split") == row["split"]) & (pl.col("group_id") == row["group_id"])
-        )["response"].to_list()
+        )
+        texts = members["response"].to_list()
         vectors = embedding.embed(texts, "hashing").vectors.toarray()[embedding.distinct(texts)[1]]
+        columns = {"correct": (members["reward"] >= THRESHOLD).to_numpy(), "reward": members["reward"].to_numpy()}
+        assert row["n_correct"] == columns["correct"].sum()
         for name, spec in METRICS.items():
             if len(texts) < spec.min_group_size:
                 assert row[name] is None
                 continue
-            expected = spec.group_fn(texts if spec.kind == "lexical" else vectors)
+            expected = spec.group_fn(*metric_args(spec, texts if spec.kind == "lexical" else vectors, columns))
+            if np.isnan(expected):  # undefined (vendi_score_correct with nothing correct): null
+                assert row[name] is None, name
+                continue
             assert row[name] == pytest.approx(expected, rel=1e-12, abs=1e-12), name
 
 
 def test_row_order_of_the_log_does_not_matter(scored) -> None:
     shuffled = rollouts().sample(fraction=1.0, shuffle=True, seed=3)
-    again = scoring.score(shuffled, metrics=ALL, embedder="hashing", progress=False)
+    again = scoring.score(shuffled, metrics=ALL, embedder="hashing", progress=False, correct_threshold=THRESHOLD)
     assert_frame_equal(again.groups, scored.groups, check_exact=False, rel_tol=1e-12, abs_tol=1e-12)
 
 
@@ -158,7 +165,7 @@ def test_pandas_input_and_the_lazy_package_exports() -> None:
 
 
 def test_empty_rollouts_give_empty_scores() -> None:
-    result = scoring.score(rollouts().head(0), embedder="hashing", progress=False)
+    result = scoring.score(rollouts().head(0), embedder="hashing", progress=False, correct_threshold=THRESHOLD)
     assert result.groups.height == 0 and result.metrics == DEFAULT_METRICS
 
 
@@ -214,3 +221,15 @@ def test_vendi_of_the_shipped_demo_separates_collapsed_from_varied(tmp_path) -> 
     grpo, repo_r = by_lineage["vendi_score_mean"].to_list()
     assert 1.0 <= grpo < repo_r <= 4.0
     assert result.embedder.startswith("minilm:")
+
+
+def test_score_command_takes_the_correct_threshold_and_k(tmp_path, capsys) -> None:
+    log = write_jsonl(tmp_path / "log.jsonl", rollouts().to_dicts())
+    out = tmp_path / "scores.parquet"
+    assert main(["score", str(log), "--out", str(out), "--no-progress", "--metrics", "pass_at_k", "reward_zero_std",
+                 "--correct-threshold", str(THRESHOLD), "--pass-k", "2"]) == 0
+    back = scoring.Scores.read_parquet(out)
+    assert back.settings["correct"] == "reward >= 2" and back.settings["pass_k"] == "2"
+    direct = scoring.score(rollouts(), metrics=["pass_at_k", "reward_zero_std"], correct_threshold=THRESHOLD,
+                           pass_k=2, progress=False)
+    assert back.groups.equals(direct.groups) and "pass_at_k" in capsys.readouterr().out

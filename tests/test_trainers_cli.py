@@ -18,32 +18,15 @@ import torch
 
 import diversity
 from rollout_cli import main
-from tests.test_trainers_policy import write_tiny_hf_model
-from trainers.config import METHODS
-
-# A tiny budget: 4 prompts x 4 responses a step, evaluation only at the start and the end.
-TINY = ["--prompts-per-step", "4", "--group-size", "4", "--max-new-tokens", "10", "--eval-groups", "1",
-        "--eval-every", "100", "--save-every", "100"]
-REPO = Path(__file__).resolve().parents[1]
-
-
-def cli(capsys, *args) -> tuple[int, str]:
-    code = main(["-q", *map(str, args)])
-    return code, capsys.readouterr().err
+from rollout_common.run_directory import FINAL, SUMMARY, RunPaths, read_config
+from tests.conftest import REPO, TINY, assert_same_run, cli, metrics, weights, write_tiny_hf_model
+from trainers.methods import METHODS
 
 
 def train(capsys, out: Path, *args) -> Path:
     code, err = cli(capsys, "train", "--out", out, *TINY, *args)
     assert code == 0, err
     return out
-
-
-def weights(run: Path) -> dict[str, torch.Tensor]:
-    return torch.load(run / "checkpoints" / "final.pt", weights_only=True)["model"]
-
-
-def metrics(run: Path) -> list[dict]:
-    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -60,15 +43,15 @@ def base(tmp_path_factory) -> Path:
 
 
 def test_warmup_writes_a_base_with_its_evaluation(base: Path) -> None:
-    summary = json.loads((base / "summary.json").read_text())
-    assert set(summary["eval"]) == {"A", "B"}
+    summary = json.loads((base / SUMMARY).read_text())
+    assert set(summary["eval"]) == {"A", "B", "C"}
     for task in summary["eval"].values():
         assert 0.0 <= task["reward"] <= 1.0
         assert 0.0 < task["entropy"] < summary["log_vocab"]
-    checkpoint = torch.load(base / "checkpoints" / "final.pt", weights_only=True)
+    checkpoint = torch.load(RunPaths(base).checkpoint(FINAL), weights_only=True)
     assert checkpoint["kind"] == "warmup" and checkpoint["phase"] == "0" and checkpoint["step"] == 0
     frame = diversity.load_rollouts(base)
-    assert set(frame["split"]) == {"eval"} and set(frame["task"]) == {"A", "B"}
+    assert set(frame["split"]) == {"eval"} and set(frame["task"]) == {"A", "B", "C"}
 
 
 CONTROL = {"repo_r": "zeta", "adapo": "eps_high", "entropy_bonus": "alpha", "adaptive_entropy": "alpha",
@@ -95,7 +78,7 @@ def test_every_method_trains_and_logs_loadable_rollouts(capsys, tmp_path: Path, 
     assert train_rows.group_by("step", "group_id").len()["len"].to_list() == [4] * 8
     assert train_rows["entropy"].is_not_null().all() and train_rows["reward"].is_between(0, 1).all()
     assert sorted(set(frame.filter(pl.col("split") == "eval")["step"])) == [0, 2]
-    assert json.loads((run / "config.json").read_text())["run"]["method"] == method
+    assert read_config(run).method == method
 
 
 def test_phases_and_forks_continue_the_global_step(capsys, tmp_path: Path, base: Path) -> None:
@@ -110,7 +93,7 @@ def test_phases_and_forks_continue_the_global_step(capsys, tmp_path: Path, base:
     frame = diversity.load_rollouts([p1, p2, fork]).filter(pl.col("split") == "train")
     steps = {k: sorted(set(g["step"])) for k, g in frame.group_by("lineage", "phase")}
     assert steps == {("repo_r", "1"): [1, 2], ("repo_r", "2"): [3, 4], ("repo_r_raised", "2"): [3, 4]}
-    assert json.loads((p2 / "config.json").read_text())["derived"]["parent"] == str(p1)
+    assert read_config(p2).record.parent == str(p1)
     assert set(frame.filter(pl.col("phase") == "2")["task"]) == {"B"}
     assert all(r["target_entropy"] == 2.5 for r in metrics(fork))
     # H_init is measured again in phase 2 (on task B); 'parent' carries phase 1's target instead.
@@ -118,20 +101,6 @@ def test_phases_and_forks_continue_the_global_step(capsys, tmp_path: Path, base:
     assert metrics(p1)[0]["target_entropy"] == pytest.approx(metrics(p1)[0]["entropy"])
     assert metrics(p2)[0]["target_entropy"] == pytest.approx(metrics(p2)[0]["entropy"])
     assert metrics(carried)[0]["target_entropy"] == pytest.approx(p1_target)
-
-
-def comparable(run: Path) -> tuple[list[dict], pl.DataFrame, dict]:
-    rows = [{k: v for k, v in r.items() if k != "time_s"} for r in metrics(run)]
-    frame = diversity.load_rollouts(run).filter(pl.col("split") == "train").drop("lineage").sort("step", "group_id")
-    return rows, frame, weights(run)
-
-
-def assert_same_run(a: Path, b: Path) -> None:
-    rows_a, frame_a, weights_a = comparable(a)
-    rows_b, frame_b, weights_b = comparable(b)
-    assert rows_a == rows_b
-    assert frame_a.equals(frame_b)
-    assert all(torch.equal(weights_a[k], weights_b[k]) for k in weights_a)
 
 
 def test_stop_and_resume_equals_a_straight_run(capsys, tmp_path: Path, base: Path) -> None:
@@ -179,13 +148,15 @@ def test_hugging_face_model_trains_through_the_cli(capsys, tmp_path: Path) -> No
     "args, message",
     [
         (["--method", "ppo"], "--method 'ppo' is not a method"),
-        (["--task", "C"], "--task 'C' is not a task"),
+        (["--task", "D"], "--task 'D' is not a task"),
+        (["--train-prompts", "99"], "--train-prompts 99: task A has 24 train prompts"),
+        (["--grader-noise", "0.5"], "--grader-noise 0.5 must lie in [0, 0.5)"),
         (["--steps", "0"], "--steps must be a positive integer"),
         (["--steps", "-3"], "--steps must be a positive integer"),
         (["--group-size", "0"], "--group-size must be a positive integer"),
         (["--target-entropy", "0"], "--target-entropy 0.0 must lie in (0,"),
         (["--target-entropy", "-1"], "--target-entropy -1.0 must lie in (0,"),
-        (["--target-entropy", "4.7"], "must lie in (0, log(vocab) = 4.605)"),
+        (["--target-entropy", "4.7"], "must lie in (0, log(vocab) = 4.615)"),
         (["--target-entropy", "high"], "--target-entropy 'high' is neither"),
         (["--target-entropy", "parent"], "--target-entropy parent needs --init-from a run"),
         (["--zeta-min", "0.5", "--zeta-max", "0.1"], "--zeta-min 0.5 and --zeta-max 0.1"),
@@ -230,3 +201,23 @@ def test_existing_runs_are_not_overwritten_and_resume_keeps_options(capsys, tmp_
     assert code == 2 and "has no config.json" in err
     code, err = cli(capsys, "train", "--out", run, "--steps", "1", *TINY, "--init-from", base, "--force")
     assert code == 0, err
+
+
+def test_seeds_of_one_lineage_never_pool_their_groups(capsys, tmp_path: Path, base: Path, one_thread) -> None:
+    runs = [train(capsys, tmp_path / f"s{seed}", "--method", "grpo", "--task", "A", "--steps", "1", "--seed", str(seed),
+                  "--init-from", base, "--lineage", "grpo") for seed in (0, 1)]
+    frame = diversity.load_rollouts(runs)
+    sizes = frame.group_by("lineage", "phase", "step", "split", "group_id").len()["len"].unique().to_list()
+    assert sizes == [4]  # G = 4 per group, never the two seeds' 2 x 4
+
+
+def test_the_trainer_logs_the_monitors_diversity_keys(capsys, tmp_path: Path, base: Path, one_thread) -> None:
+    """One code path with the TRL callback: metrics.jsonl carries diversity/<metric>, the step's group means."""
+    run = train(capsys, tmp_path / "monitored", "--method", "grpo", "--task", "A", "--steps", "2", "--init-from", base)
+    rows = metrics(run)
+    frame = diversity.load_rollouts(run).filter(pl.col("split") == "train")
+    scores = diversity.score(frame, metrics=["duplicate_fraction", "distinct_n"], progress=False).groups
+    for row in rows:
+        groups = scores.filter(pl.col("step") == row["step"])
+        assert row["diversity/duplicate_fraction"] == pytest.approx(groups["duplicate_fraction"].mean())
+        assert row["diversity/distinct_n"] == pytest.approx(groups["distinct_n"].mean())

@@ -185,3 +185,19 @@ def test_token_logprobs_match_log_softmax() -> None:
     logits, tokens = torch.randn(2, 4, 11), torch.randint(11, (2, 4))
     expected = torch.log_softmax(logits, -1).gather(-1, tokens[..., None]).squeeze(-1)
     assert torch.allclose(losses.token_logprobs(logits, tokens), expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("chunk", [None, 3, 1000])
+def test_fused_logprobs_and_entropy_equal_the_separate_forms_with_their_gradients(chunk) -> None:
+    torch.manual_seed(0)
+    logits = (torch.randn(3, 5, 20) * 3).requires_grad_()
+    tokens = torch.randint(20, (3, 5))
+    logp, entropy = losses.logprobs_and_entropy(logits, tokens, chunk)
+    assert torch.allclose(logp, losses.token_logprobs(logits, tokens), atol=1e-6)
+    assert torch.allclose(entropy, losses.entropy_from_logits(logits, chunk), atol=1e-5)
+    fused = torch.autograd.grad((logp.sum() + entropy.sum()), logits)[0]
+    plain = torch.autograd.grad(losses.token_logprobs(logits, tokens).sum() + losses.entropy_from_logits(logits).sum(),
+                                logits)[0]
+    assert torch.allclose(fused, plain, atol=1e-5)
+    _, detached = losses.logprobs_and_entropy(logits, tokens, chunk, entropy_grad=False)
+    assert not detached.requires_grad

@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from trainers.build import build_policy
+from tests.conftest import write_tiny_hf_model
 from trainers.config import PolicyConfig
 from trainers.policy import GPTConfig, HFPolicy, TinyGPT, left_pad, sample
-from trainers.rollouts import Rollouts, response_logits
-from trainers.tasks import vocabulary
+from trainers.policy_builder import build_policy
+from trainers.rollouts import Rollouts, response_logits, token_logprobs_and_entropy
 
 CPU = torch.device("cpu")
 
@@ -19,29 +19,12 @@ CPU = torch.device("cpu")
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def write_tiny_hf_model(directory: Path) -> Path:
-    """A randomly initialised 1-layer GPT-2 with a word-level tokenizer over the tasks' vocabulary."""
-    from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
-
-    words = ["<pad>", "<eos>", "<unk>", *vocabulary()]
-    core = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="<unk>"))
-    core.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=core, eos_token="<eos>", pad_token="<pad>", unk_token="<unk>")
-    torch.manual_seed(0)
-    config = GPT2Config(vocab_size=len(words), n_positions=64, n_embd=32, n_layer=1, n_head=2,
-                        eos_token_id=1, pad_token_id=0, bos_token_id=1)
-    GPT2LMHeadModel(config).save_pretrained(directory)
-    tokenizer.save_pretrained(directory)
-    return directory
-
-
 def cached_logits_match_full_forward(policy, prompts: list[list[int]], steps: int = 5) -> float:
     """Largest gap between the cached per-step logits and one full forward over the same tokens."""
     ids, mask = left_pad(prompts, 0, CPU)
     generator = torch.Generator().manual_seed(0)
     with torch.no_grad():
-        response, response_mask = sample(policy, ids, mask, steps, 1.0, eos_id=1, pad_id=0, generator=generator)
+        response, response_mask, _, _ = sample(policy, ids, mask, steps, 1.0, eos_id=1, pad_id=0, generator=generator)
         full = policy(torch.cat([ids, response], 1), torch.cat([mask, response_mask], 1))
         gap, cache, seq, seq_mask = 0.0, None, ids, mask
         for t in range(response.shape[1]):
@@ -77,7 +60,7 @@ def test_left_padding_does_not_change_a_prompts_logits() -> None:
 def test_sample_masks_up_to_the_end_token_and_pads_after_it() -> None:
     model = tiny_gpt(vocab=6)  # small vocabulary: the end token (1) comes up quickly
     ids, mask = left_pad([[2, 3, 4], [3, 4], [5, 2, 3, 4]] * 10, 0, CPU)
-    response, response_mask = sample(model, ids, mask, 12, 1.0, eos_id=1, pad_id=0,
+    response, response_mask, _, _ = sample(model, ids, mask, 12, 1.0, eos_id=1, pad_id=0,
                                      generator=torch.Generator().manual_seed(0))
     ended = 0
     for row, row_mask in zip(response.tolist(), response_mask.tolist()):
@@ -90,8 +73,33 @@ def test_sample_masks_up_to_the_end_token_and_pads_after_it() -> None:
         else:
             assert row_mask == [1] * len(row)
     assert ended > 0
-    again, _ = sample(model, ids, mask, 12, 1.0, eos_id=1, pad_id=0, generator=torch.Generator().manual_seed(0))
+    again, *_ = sample(model, ids, mask, 12, 1.0, eos_id=1, pad_id=0, generator=torch.Generator().manual_seed(0))
     assert torch.equal(response, again)
+
+
+def test_sampling_yields_the_log_probs_and_entropies_a_full_scoring_pass_gives() -> None:
+    """The sampling pass (cached, each group's prompt computed once) against the plain full forward."""
+    model, group = tiny_gpt(), 4
+    ids, mask = left_pad([p for p in PROMPTS for _ in range(group)], 0, CPU)
+    response, response_mask, logp, entropy = sample(model, ids, mask, 6, 0.7, eos_id=1, pad_id=0,
+                                                    generator=torch.Generator().manual_seed(0), group_size=group)
+    batch = Rollouts([], group, ids, mask, response, response_mask.float(), [], torch.zeros(len(ids)))
+    rescored = token_logprobs_and_entropy(model, batch, temperature=0.7, chunk_size=64)
+    assert torch.allclose(logp, rescored.old_logp, atol=1e-5) and torch.allclose(entropy, rescored.entropy, atol=1e-5)
+    assert (logp[response_mask == 0] == 0).all() and (entropy[response_mask == 0] == 0).all()
+    alone, *_ = sample(model, ids, mask, 6, 0.7, eos_id=1, pad_id=0, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(alone, response)  # sharing the prompt pass changes no sampled token here
+
+
+def test_grouped_logits_equal_the_plain_forward() -> None:
+    model, group = tiny_gpt(), 3
+    ids, mask = left_pad([p for p in PROMPTS for _ in range(group)], 0, CPU)
+    torch.manual_seed(1)
+    response, response_mask = torch.randint(3, 40, (len(ids), 5)), torch.ones(len(ids), 5, dtype=torch.long)
+    response_mask[::2, 3:] = 0
+    grouped = model.grouped_logits(ids, mask, response, response_mask, group)
+    plain = model(torch.cat([ids, response], 1), torch.cat([mask, response_mask], 1))[:, ids.shape[1] - 1 :]
+    assert grouped.shape == plain.shape and torch.allclose(grouped, plain, atol=1e-5)
 
 
 def test_response_logits_are_float32_for_a_bfloat16_policy() -> None:

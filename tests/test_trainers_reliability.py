@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from rollout_cli import main
-from tests.test_trainers_cli import REPO, TINY, assert_same_run, cli, metrics
+from tests.conftest import REPO, TINY, assert_same_run, cli, metrics
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

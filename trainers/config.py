@@ -2,7 +2,12 @@
 validated once (:meth:`TrainConfig.resolved`) and written to ``RUN/config.json``.
 
 This module imports no torch, so the command line can build its parser from it
-cheaply; every field ``some_name`` is the option ``--some-name``.
+cheaply; every field ``some_name`` is the option ``--some-name``. The
+registries a config is checked against live beside what they list: tasks in
+``trainers/tasks.py``, methods (with the defaults each sets) in
+``trainers/methods.py``, aggregations and KL estimators in
+``trainers/losses.py``; the last two need torch, so they are imported when a
+config is resolved, not before.
 """
 
 from __future__ import annotations
@@ -12,26 +17,8 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from rollout_common.errors import OptionError
-from trainers.tasks import DemoNoise
+from trainers.tasks import TASKS, DemoNoise
 
-# Methods with what each changes by default (SPEC.md §3); the classes live in trainers/methods.py.
-METHODS: dict[str, str] = {
-    "grpo": "group-normalised advantage, clipped surrogate",
-    "dr_grpo": "Dr. GRPO: no std division, constant normaliser",
-    "dapo": "DAPO: clip-higher (eps_high 0.28), dynamic sampling, token-mean",
-    "entropy_bonus": "loss -= alpha * entropy, fixed alpha",
-    "adaptive_entropy": "Skywork-OR1: alpha moves by delta toward the entropy target",
-    "kl": "beta * KL(pi || start policy), k1 or k3",
-    "clip_cov": "Clip-Cov: drop the gradient of a few high-covariance tokens",
-    "kl_cov": "KL-Cov: |logp - old logp| penalty on the top-covariance tokens",
-    "repo_r": "REPO-R: centred log-prob advantage rescaling, zeta controller",
-    "adapo": "ADAPO-style [ours]: eps_high doubles/halves toward the entropy target",
-}
-METHOD_AGGREGATION = {"dr_grpo": "constant"}
-METHOD_EPS_HIGH = {"dapo": 0.28, "adapo": 0.28}
-TARGETED_METHODS = ("repo_r", "adapo", "adaptive_entropy")
-TASK_NAMES = ("A", "B")
-AGGREGATIONS = ("token-mean", "seq-mean-token-mean", "constant")
 DTYPES = ("float32", "bfloat16")
 
 
@@ -44,12 +31,18 @@ class RunConfig:
     """What to train, where to write it, and where it starts from."""
 
     out: str = _opt("", "run directory to create (or to continue with --resume)")
-    task: str = _opt("A", "task to train on: A (list K items of a category) or B (K words starting with a letter)")
-    method: str = _opt("grpo", "entropy-control method: " + ", ".join(METHODS))
+    task: str = _opt("A", "task to train on (listed below)")
+    method: str = _opt("grpo", "entropy-control method (listed below, with the defaults each sets)")
     steps: int = _opt(150, "optimizer steps in this run; the global step continues from --init-from's")
     seed: int = _opt(0, "seed for initialisation, prompt choice and sampling")
-    init_from: str | None = _opt(None, "run directory whose final checkpoint this run starts from (a warm-up base or an earlier phase)")
-    lineage: str | None = _opt(None, "lineage name in the logs (default: the parent's with --init-from of a trained run, else the --out folder's name)")
+    train_prompts: int | None = _opt(None, "train on only this many of the task's train prompts, taking each "
+                                           "category or letter in turn (a small data set); default all")
+    grader_noise: float = _opt(0.0, "chance that the training grader misjudges each check (a flip); "
+                                    "evaluation always uses the true grader")
+    init_from: str | None = _opt(None, "run directory whose final checkpoint this run starts from "
+                                       "(a warm-up base or an earlier phase)")
+    lineage: str | None = _opt(None, "lineage name in the logs (default: the parent's with --init-from of a trained run, "
+                                     "else the --out folder's name)")
     phase: str | None = _opt(None, "phase label in the logs (default: the parent's phase + 1 with --init-from, else 1)")
     eval_every: int = _opt(25, "evaluate every task's eval prompts every this many steps (and at the start and end)")
     eval_groups: int = _opt(4, "groups sampled per eval prompt at each evaluation (more groups, less noise)")
@@ -61,7 +54,8 @@ class RunConfig:
 class PolicyConfig:
     """The policy network. Unset fields come from the --init-from checkpoint, else the defaults named."""
 
-    model: str | None = _opt(None, "'tiny' (the built-in word-level GPT; default) or a local Hugging Face causal LM directory")
+    model: str | None = _opt(None, "'tiny' (the built-in word-level GPT; default) or a local Hugging Face causal LM "
+                                   "directory")
     n_layer: int | None = _opt(None, "tiny GPT: transformer blocks (default 2)")
     n_head: int | None = _opt(None, "tiny GPT: attention heads (default 4)")
     n_embd: int | None = _opt(None, "tiny GPT: width (default 128)")
@@ -80,11 +74,13 @@ class RLConfig:
     max_new_tokens: int = _opt(12, "longest response, in tokens")
     temperature: float = _opt(1.0, "sampling temperature; log-probabilities and entropy use the same one")
     lr: float = _opt(3e-4, "Adam learning rate")
-    minibatches: int = _opt(2, "optimizer updates per step, each on one slice of the step's groups (later ones are off-policy, so clipping acts)")
+    minibatches: int = _opt(2, "optimizer updates per step, each on one slice of the step's groups "
+                               "(later ones are off-policy, so clipping acts)")
     grad_clip: float = _opt(1.0, "gradient-norm clip (0 disables)")
-    aggregation: str | None = _opt(None, "loss aggregation: token-mean, seq-mean-token-mean or constant (default: constant for dr_grpo, else token-mean)")
+    aggregation: str | None = _opt(None, "how the per-token loss becomes one number (listed below; default: the method's, "
+                                         "else token-mean)")
     eps_low: float = _opt(0.2, "lower clip range, ratio >= 1 - eps_low")
-    eps_high: float | None = _opt(None, "upper clip range, ratio <= 1 + eps_high (default: 0.28 for dapo and adapo, else eps_low)")
+    eps_high: float | None = _opt(None, "upper clip range, ratio <= 1 + eps_high (default: the method's, else eps_low)")
     entropy_chunk: int = _opt(4096, "rows of logits per chunk when computing entropy (memory stays flat)")
 
 
@@ -92,15 +88,18 @@ class RLConfig:
 class ControlConfig:
     """Each method's own knobs (SPEC.md §3); a method ignores the others'."""
 
-    target_entropy: str = _opt("init", "entropy target H* for repo_r, adapo, adaptive_entropy: 'init' (the policy's token-mean entropy on its first batch, before any update), 'parent' (the --init-from run's target), or a number in (0, log vocab)")
+    target_entropy: str = _opt("init", "entropy target H* of the methods that have one (marked below): 'init' (the "
+                                       "policy's token-mean entropy on its first batch, before any update), 'parent' "
+                                       "(the --init-from run's target), or a number in (0, log vocab)")
     zeta_init: float = _opt(1e-3, "repo_r: starting zeta")
     zeta_min: float = _opt(1e-3, "repo_r: smallest |zeta| once the controller has moved it (the paper: 1e-4)")
-    zeta_max: float = _opt(0.2, "repo_r: largest |zeta|; the paper's 0.05 is too weak here (benchmarks/zeta_bounds.py; README, Trainer)")
+    zeta_max: float = _opt(0.2, "repo_r: largest |zeta|; the paper's 0.05 is too weak here "
+                                "(benchmarks/zeta_bounds.py; README, Trainer)")
     alpha: float = _opt(0.01, "entropy_bonus: fixed coefficient of the entropy bonus")
     alpha_delta: float = _opt(1e-4, "adaptive_entropy: step of alpha per optimizer step (Skywork-OR1)")
     alpha_max: float = _opt(0.005, "adaptive_entropy: largest alpha (Skywork-OR1)")
     kl_coef: float = _opt(0.04, "kl: coefficient beta of the KL to the start policy")
-    kl_estimator: str = _opt("k3", "kl: k1 (log-ratio) or k3 (low-variance, non-negative)")
+    kl_estimator: str = _opt("k3", "kl: estimator of the KL to the start policy (listed below)")
     cov_ratio: float = _opt(2e-4, "clip_cov / kl_cov: fraction of valid tokens selected (at least one)")
     clip_cov_lower: float = _opt(1.0, "clip_cov: lower bound of the covariance band")
     clip_cov_upper: float = _opt(5.0, "clip_cov: upper bound of the covariance band")
@@ -132,7 +131,8 @@ class TrainConfig:
             values = data.get(name, {})
             unknown = set(values) - known
             if unknown:
-                raise OptionError(f"config section '{name}' has unknown fields {sorted(unknown)}; was it written by another version?")
+                raise OptionError(f"config section '{name}' has unknown fields {sorted(unknown)}; "
+                                  "was it written by another version?")
             parts[name] = section(**values)
         return cls(**parts)
 
@@ -143,14 +143,13 @@ class TrainConfig:
 
     def resolved(self) -> "TrainConfig":
         """Fill method-dependent defaults and check every value; raises OptionError naming the option."""
+        from trainers.methods import METHODS
+
         run, rl, control = self.run, self.rl, self.control
         if run.method not in METHODS:
             raise OptionError(f"--method {run.method!r} is not a method; choose one of {', '.join(METHODS)}")
-        rl = replace(
-            rl,
-            aggregation=rl.aggregation or METHOD_AGGREGATION.get(run.method, "token-mean"),
-            eps_high=rl.eps_high if rl.eps_high is not None else METHOD_EPS_HIGH.get(run.method, rl.eps_low),
-        )
+        rl = replace(rl, **{k: v for k, v in METHODS[run.method].rl_defaults.items() if getattr(rl, k) is None})
+        rl = replace(rl, aggregation=rl.aggregation or "token-mean", eps_high=rl.eps_low if rl.eps_high is None else rl.eps_high)
         _check_run(run)
         _check_rl(rl)
         _check_control(control)
@@ -195,7 +194,7 @@ class WarmupConfig:
         for name in ("steps", "batch_size", "eval_groups"):
             _positive(name, getattr(w, name), integer=True)
         _positive("lr", w.lr)
-        for name in ("slot_error", "length_error"):
+        for name in ("slot_error", "length_error", "rare_hint"):
             if not 0 <= getattr(noise, name) <= 1:
                 raise OptionError(f"--{name.replace('_', '-')} must lie in [0, 1], got {getattr(noise, name)}")
         if noise.zipf < 0:
@@ -227,15 +226,23 @@ def _choice(name: str, value: str, choices) -> None:
 def _check_run(run: RunConfig) -> None:
     if not run.out:
         raise OptionError("--out is required: the run directory to write, e.g. --out runs/grpo_p1")
-    if run.task not in TASK_NAMES:
-        raise OptionError(f"--task {run.task!r} is not a task; choose one of {', '.join(TASK_NAMES)}")
+    if run.task not in TASKS:
+        raise OptionError(f"--task {run.task!r} is not a task; choose one of {', '.join(TASKS)}")
     for name in ("steps", "eval_every", "eval_groups", "save_every"):
         _positive(name, getattr(run, name), integer=True)
     if run.phase is not None and not run.phase.strip():
         raise OptionError("--phase must not be empty")
+    available = len(TASKS[run.task].prompts("train"))
+    if run.train_prompts is not None and not 0 < run.train_prompts <= available:
+        raise OptionError(f"--train-prompts {run.train_prompts}: task {run.task} has {available} train prompts; "
+                          f"use 1 to {available}")
+    if not 0 <= run.grader_noise < 0.5:
+        raise OptionError(f"--grader-noise {run.grader_noise} must lie in [0, 0.5): the chance of a flip")
 
 
 def _check_rl(rl: RLConfig) -> None:
+    from trainers.losses import AGGREGATIONS
+
     for name in ("prompts_per_step", "group_size", "max_new_tokens", "minibatches", "entropy_chunk"):
         _positive(name, getattr(rl, name), integer=True)
     for name in ("temperature", "lr", "eps_low", "eps_high"):
@@ -243,11 +250,14 @@ def _check_rl(rl: RLConfig) -> None:
     if rl.grad_clip < 0:
         raise OptionError(f"--grad-clip must be >= 0 (0 disables), got {rl.grad_clip}")
     if rl.minibatches > rl.prompts_per_step:
-        raise OptionError(f"--minibatches {rl.minibatches} exceeds --prompts-per-step {rl.prompts_per_step}; each minibatch needs a group")
+        raise OptionError(f"--minibatches {rl.minibatches} exceeds --prompts-per-step {rl.prompts_per_step}; "
+                          "each minibatch needs a group")
     _choice("aggregation", rl.aggregation, AGGREGATIONS)
 
 
 def _check_control(c: ControlConfig) -> None:
+    from trainers.losses import KL_ESTIMATORS
+
     target_number(c.target_entropy, vocab_size=None)
     if not 0 < c.zeta_min <= c.zeta_max:
         raise OptionError(f"--zeta-min {c.zeta_min} and --zeta-max {c.zeta_max} must satisfy 0 < zeta-min <= zeta-max")
@@ -260,7 +270,7 @@ def _check_control(c: ControlConfig) -> None:
             raise OptionError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(c, name)}")
     if c.clip_cov_lower >= c.clip_cov_upper:
         raise OptionError(f"--clip-cov-lower {c.clip_cov_lower} must be below --clip-cov-upper {c.clip_cov_upper}")
-    _choice("kl_estimator", c.kl_estimator, ("k1", "k3"))
+    _choice("kl_estimator", c.kl_estimator, KL_ESTIMATORS)
 
 
 def target_number(target: str, vocab_size: int | None) -> float | None:
@@ -274,13 +284,9 @@ def target_number(target: str, vocab_size: int | None) -> float | None:
     upper = math.log(vocab_size) if vocab_size else math.inf
     if not 0 < value < upper:
         bound = f"log(vocab) = {upper:.3f}" if vocab_size else "infinity"
-        raise OptionError(f"--target-entropy {value} must lie in (0, {bound}) nats; the uniform policy's entropy is the ceiling")
+        raise OptionError(f"--target-entropy {value} must lie in (0, {bound}) nats; "
+                          "the uniform policy's entropy is the ceiling")
     return value
-
-
-def config_fields(sections: dict[str, type] = SECTIONS) -> list[tuple[str, Any]]:
-    """Every (section name, dataclass field) in order, for building a command line."""
-    return [(name, f) for name, section in sections.items() for f in fields(section)]
 
 
 def resolve_policy(policy: PolicyConfig, parent: dict[str, Any] | None, parent_path: str | None) -> PolicyConfig:

@@ -19,11 +19,12 @@ import torch
 
 from rollout_common.errors import OptionError
 from rollout_common.files import write_text_atomic
+from rollout_common.run_directory import START, CheckpointRecord, RunRecord, config_record
 from trainers import losses
-from trainers.build import build_policy, pick_device
 from trainers.config import TrainConfig, resolve_policy, target_number
-from trainers.methods import GRPO, Tokens, make_method
-from trainers.rollouts import Rollouts, concat, generate, response_logits, score
+from trainers.methods import COUNT, GRPO, METHODS, Tokens, make_method
+from trainers.policy_builder import build_policy, pick_device
+from trainers.rollouts import Rollouts, concat, generate, response_logits
 from trainers.rundir import RunDir, RunLog, load_parent, rollout_rows
 from trainers.tasks import TASKS, Task
 
@@ -33,7 +34,7 @@ class Session:
     """What one run holds while it trains."""
 
     config: TrainConfig
-    derived: dict  # lineage, phase, start_step, parent
+    record: RunRecord  # what was derived from the parent: lineage, phase, first step
     run: RunDir
     device: torch.device
     tokenizer: Any
@@ -43,11 +44,12 @@ class Session:
     optimizer: torch.optim.Optimizer
     cpu_gen: torch.Generator  # prompt choice, Clip-Cov's random pick
     sample_gen: torch.Generator  # sampling responses
+    noise_gen: torch.Generator  # the noisy training grader's flips (drawn only with --grader-noise)
     reference: torch.nn.Module | None  # the frozen start policy, for the KL method
 
     @property
     def start(self) -> int:
-        return self.derived["start_step"]
+        return self.record.start_step
 
     @property
     def final(self) -> int:
@@ -58,34 +60,37 @@ def train(config: TrainConfig, resume: bool = False, force: bool = False, progre
     """Train (or, with ``resume``, continue) the run ``config.run.out``; returns its directory."""
     from tqdm.auto import tqdm
 
+    from diversity.monitor import DiversityMonitor
+
     s = open_session(config, resume, force)
     step, log = _begin(s, resume)
-    bar = tqdm(total=s.final - s.start, initial=step - s.start, disable=not progress, desc=s.derived["lineage"], leave=False)
+    monitor = DiversityMonitor(group_size=s.config.rl.group_size)  # the same diversity/* keys as the TRL callback logs
+    bar = tqdm(total=s.final - s.start, initial=step - s.start, disable=not progress, desc=s.record.lineage, leave=False)
     began = time.perf_counter()
     while step < s.final:
         step += 1
         row, logged = train_step(s, step)
-        log.add_step(row, rollout_rows(logged, step=step, lineage=s.derived["lineage"], phase=s.derived["phase"],
-                                       split="train", task=s.task.name, seed=s.config.run.seed))
+        row.update(monitor.step(step, [p.text for p in logged.prompts], logged.texts, logged.rewards.tolist()))
+        log.add_step(row, rollout_rows(logged, s.record, step=step, split="train", task=s.task.name, seed=s.config.run.seed))
         bar.update(1)
         bar.set_postfix(step=step, reward=f"{row['reward_mean']:.3f}", entropy=f"{row['entropy']:.3f}")
         done = step - s.start
         if done % s.config.run.eval_every == 0 or step == s.final:
-            log_evaluation(s.policy, s.tokenizer, s.config, s.derived, step, log, s.device)
+            log_evaluation(s.policy, s.tokenizer, s.config, s.record, step, log, s.device)
         if done % s.config.run.save_every == 0 or step == s.final:
             log.flush()  # logs first, then the checkpoint that vouches for them
             s.run.save_latest({
                 "step": step, "model": s.policy.state_dict(), "optimizer": s.optimizer.state_dict(),
                 "method": s.method.state_dict(), "cpu_generator": s.cpu_gen.get_state(),
-                "sample_generator": s.sample_gen.get_state(),
+                "sample_generator": s.sample_gen.get_state(), "noise_generator": s.noise_gen.get_state(),
             })
     bar.close()
-    s.run.save("final.pt", {
-        "kind": "train", "step": step, "phase": s.derived["phase"], "lineage": s.derived["lineage"],
-        "task": s.task.name, "method": s.config.run.method, "target_entropy": s.method.target,
-        "policy": policy_record(s.config), "vocab": vocab_list(s.tokenizer), "model": s.policy.state_dict(),
-    })
-    _write_summary(s.run, log, s.config, s.derived, time.perf_counter() - began)
+    s.run.save_final(CheckpointRecord(
+        kind="train", step=step, phase=s.record.phase, lineage=s.record.lineage, task=s.task.name,
+        method=s.config.run.method, target_entropy=s.method.target, policy=policy_record(s.config),
+        vocab=vocab_list(s.tokenizer),
+    ), s.policy.state_dict())
+    _write_summary(s.run, log, s.config, s.record, s.method, time.perf_counter() - began)
     return s.run.root
 
 
@@ -93,7 +98,8 @@ def train_step(s: Session, step: int) -> tuple[dict, Rollouts]:
     """One step of the algorithm: rollout -> advantage and update -> controller. Returns the metrics
     row and the step's sampled groups."""
     tick = time.perf_counter()
-    logged, batch = collect(s.policy, s.tokenizer, s.task, s.method, s.config, s.cpu_gen, s.sample_gen, s.device)
+    logged, batch = collect(s.policy, s.tokenizer, s.task, s.method, s.config, s.cpu_gen, s.sample_gen, s.device,
+                            s.noise_gen)
     entropy = logged.token_mean_entropy()
     if s.method.uses_target and s.method.target is None:
         s.method.target = entropy  # H_init: the policy's own entropy on its first batch, before any update
@@ -101,9 +107,10 @@ def train_step(s: Session, step: int) -> tuple[dict, Rollouts]:
     stats = update(s.policy, s.optimizer, s.method, batch, s.config, s.reference)
     s.method.after_step(entropy)
     row = {
-        "step": step, "phase": s.derived["phase"], "lineage": s.derived["lineage"], "task": s.task.name,
+        "step": step, "phase": s.record.phase, "lineage": s.record.lineage, "task": s.task.name,
         "method": s.config.run.method, "reward_mean": float(logged.rewards.mean()),
-        "reward_std": float(logged.rewards.std()), "entropy": entropy, "target_entropy": s.method.target,
+        "reward_std": float(logged.rewards.std()), "reward_zero_std": zero_std_fraction(logged), "entropy": entropy,
+        "target_entropy": s.method.target,
         **stats, **control, "response_tokens": float(logged.response_mask.sum(1).mean()),
         "time_s": time.perf_counter() - tick,
     }
@@ -113,25 +120,26 @@ def train_step(s: Session, step: int) -> tuple[dict, Rollouts]:
 def open_session(config: TrainConfig, resume: bool, force: bool) -> Session:
     """Resolve the config against the parent run, create (or reopen) the run directory, build everything."""
     config = config.resolved()
-    parent = load_parent(config.run.init_from) if config.run.init_from else None
-    config, derived = _derive(config, parent)
+    parent, parent_weights = load_parent(config.run.init_from) if config.run.init_from else (None, None)
+    config, record = _derive(config, parent)
     run = RunDir(config.run.out)
-    _open_run(run, config, derived, resume, force)
+    _open_run(run, config, record, resume, force)
     device = pick_device(config.run.device)
     torch.manual_seed(config.run.seed)
     tokenizer, policy = build_policy(config.policy, device)
     _check_budget(config, tokenizer, policy)
     if parent is not None:
-        _load_weights(policy, tokenizer, parent, config.run.init_from)
+        _load_weights(policy, tokenizer, parent, parent_weights, config.run.init_from)
     target = _initial_target(config, parent, tokenizer.vocab_size)
     cpu_gen = torch.Generator().manual_seed(config.run.seed)
     sample_gen = torch.Generator(device).manual_seed(config.run.seed + 1)
+    noise_gen = torch.Generator().manual_seed(config.run.seed + 2)
     method = make_method(config, cpu_gen)
     method.target = target if method.uses_target else None
     optimizer = torch.optim.Adam(policy.parameters(), lr=config.rl.lr)
     reference = _reference(run, policy, method, resume)
-    return Session(config, derived, run, device, tokenizer, policy, TASKS[config.run.task], method, optimizer,
-                   cpu_gen, sample_gen, reference)
+    return Session(config, record, run, device, tokenizer, policy, TASKS[config.run.task], method, optimizer,
+                   cpu_gen, sample_gen, noise_gen, reference)
 
 
 def _begin(s: Session, resume: bool) -> tuple[int, RunLog]:
@@ -140,30 +148,35 @@ def _begin(s: Session, resume: bool) -> tuple[int, RunLog]:
     checkpoint = s.run.load_latest() if resume else None
     if checkpoint is None:
         log = RunLog.restore(s.run, s.start - 1)  # drops what a run killed before its first checkpoint wrote
-        log_evaluation(s.policy, s.tokenizer, s.config, s.derived, s.start, log, s.device)
+        log_evaluation(s.policy, s.tokenizer, s.config, s.record, s.start, log, s.device)
         return s.start, log
     s.policy.load_state_dict(checkpoint["model"])
     s.optimizer.load_state_dict(checkpoint["optimizer"])
     s.method.load_state_dict(checkpoint["method"])
     s.cpu_gen.set_state(checkpoint["cpu_generator"])
     s.sample_gen.set_state(checkpoint["sample_generator"])
+    s.noise_gen.set_state(checkpoint["noise_generator"])
     return checkpoint["step"], RunLog.restore(s.run, checkpoint["step"])
 
 
-def collect(policy, tokenizer, task: Task, method: GRPO, config: TrainConfig, cpu_gen, sample_gen, device):
+def collect(policy, tokenizer, task: Task, method: GRPO, config: TrainConfig, cpu_gen, sample_gen, device,
+            noise_gen=None):
     """This step's groups: (the first draw, all of it, for the logs; the groups that train).
 
+    Prompts come from the task's train prompts (``--train-prompts`` of them);
+    with ``--grader-noise`` the rewards are the noisy training grader's.
     Methods that drop groups (DAPO's dynamic sampling) draw again, up to
     ``--max-gen-batches`` times, until ``--prompts-per-step`` groups are kept.
     """
     rl = config.rl
-    pool = task.prompts("train")
+    pool = task.train_subset(config.run.train_prompts)
     drawn, kept, n_kept = [], [], 0
     for _ in range(config.control.max_gen_batches):
         choice = torch.randint(len(pool), (rl.prompts_per_step,), generator=cpu_gen).tolist()
         batch = generate(policy, tokenizer, task, [pool[i] for i in choice], rl.group_size, rl.max_new_tokens,
                          rl.temperature, sample_gen, device)
-        batch = score(policy, batch, rl.temperature, rl.entropy_chunk)
+        if config.run.grader_noise > 0:
+            batch.rewards = noisy_rewards(task, batch, config.run.grader_noise, noise_gen)
         drawn.append(batch)
         keep = method.keep(batch.group_rewards())
         kept.append(batch.select(keep))
@@ -172,6 +185,23 @@ def collect(policy, tokenizer, task: Task, method: GRPO, config: TrainConfig, cp
             break
     train = concat(kept, tokenizer.pad_id)
     return drawn[0], train.slice_groups(0, min(n_kept, rl.prompts_per_step))
+
+
+def noisy_rewards(task: Task, batch: Rollouts, flip: float, generator: torch.Generator) -> torch.Tensor:
+    """The rewards of a grader that misjudges each check (``Task.checks``) with chance ``flip``, (N,):
+    a stand-in for a noisy verifier or judge."""
+    prompts = [p for p in batch.prompts for _ in range(batch.group_size)]
+    checks = [task.checks(p, text) for p, text in zip(prompts, batch.texts)]
+    flips = (torch.rand(len(checks), max(map(len, checks)), generator=generator) < flip).tolist()
+    rewards = [sum(c != f for c, f in zip(row, flipped)) / len(row) for row, flipped in zip(checks, flips)]
+    return torch.tensor(rewards, dtype=torch.float32, device=batch.rewards.device)
+
+
+def zero_std_fraction(batch: Rollouts) -> float:
+    """Fraction of groups whose rewards are all equal: their GRPO advantage is zero (TRL's
+    ``frac_reward_zero_std``), so they teach nothing."""
+    rewards = batch.group_rewards()
+    return float((rewards.max(1).values == rewards.min(1).values).float().mean())
 
 
 def update(policy, optimizer, method: GRPO, batch: Rollouts, config: TrainConfig, reference) -> dict[str, float]:
@@ -184,12 +214,11 @@ def update(policy, optimizer, method: GRPO, batch: Rollouts, config: TrainConfig
     totals: dict[str, float] = defaultdict(float)
     edges = torch.linspace(0, groups, min(rl.minibatches, groups) + 1).round().long().tolist()
     for lo, hi in zip(edges[:-1], edges[1:]):
-        part = batch.slice_groups(lo, hi)
+        part = batch.slice_groups(lo, hi).trimmed()
         mask = part.response_mask
         logits = response_logits(policy, part, rl.temperature)  # (n, R, V)
-        logp = losses.token_logprobs(logits, part.response_ids)
-        with torch.set_grad_enabled(method.needs_entropy_grad):
-            entropy = losses.entropy_from_logits(logits, rl.entropy_chunk)
+        logp, entropy = losses.logprobs_and_entropy(logits, part.response_ids, rl.entropy_chunk,
+                                                    entropy_grad=method.needs_entropy_grad)
         ref_logp = None
         if reference is not None:
             with torch.no_grad():
@@ -205,10 +234,11 @@ def update(policy, optimizer, method: GRPO, batch: Rollouts, config: TrainConfig
         with torch.no_grad():
             totals["loss"] += float(loss)
             totals["approx_kl"] += _masked_mean(losses.kl_estimate(logp, part.old_logp, "k3"), mask)
-            for name, value in extra.items():
-                totals[name] += float(value[mask > 0].sum()) if name == "cov_tokens" else _masked_mean(value, mask)
+            for name, value in extra.items():  # the method's statistics: counts add up over the step, means average
+                counted = method.statistics[name] == COUNT
+                totals[name] += float(value[mask > 0].sum()) if counted else _masked_mean(value, mask)
     n = len(edges) - 1
-    stats = {name: value if name == "cov_tokens" else value / n for name, value in totals.items()}
+    stats = {name: value if method.statistics.get(name) == COUNT else value / n for name, value in totals.items()}
     return {**stats, "groups_kept": groups}
 
 
@@ -227,57 +257,55 @@ def evaluate(policy, tokenizer, config: TrainConfig, step: int, device) -> dict[
         prompts = [p for p in task.prompts("eval") for _ in range(config.run.eval_groups)]
         parts = []
         for i in range(0, len(prompts), rl.prompts_per_step):
-            batch = generate(policy, tokenizer, task, prompts[i : i + rl.prompts_per_step], rl.group_size,
-                             rl.max_new_tokens, rl.temperature, generator, device)
-            parts.append(score(policy, batch, rl.temperature, rl.entropy_chunk))
+            parts.append(generate(policy, tokenizer, task, prompts[i : i + rl.prompts_per_step], rl.group_size,
+                                  rl.max_new_tokens, rl.temperature, generator, device))
         results[name] = concat(parts, tokenizer.pad_id)
     return results
 
 
-def log_evaluation(policy, tokenizer, config, derived, step, log: RunLog, device) -> None:
+def log_evaluation(policy, tokenizer, config, record: RunRecord, step, log: RunLog, device) -> None:
     rows, results = [], []
     for name, batch in evaluate(policy, tokenizer, config, step, device).items():
         rewards = batch.rewards
-        results.append({"step": step, "phase": derived["phase"], "lineage": derived["lineage"], "task": name,
+        results.append({"step": step, "phase": record.phase, "lineage": record.lineage, "task": name,
                         "reward_mean": float(rewards.mean()),
                         "reward_se": float(rewards.std() / math.sqrt(len(rewards))),
                         "entropy": batch.token_mean_entropy(), "responses": len(rewards)})
-        rows += rollout_rows(batch, step=step, lineage=derived["lineage"], phase=derived["phase"], split="eval", task=name,
-                            seed=config.run.seed)
+        rows += rollout_rows(batch, record, step=step, split="eval", task=name, seed=config.run.seed)
     log.add_eval(step, results, rows)
 
 
-def _derive(config: TrainConfig, parent: dict | None) -> tuple[TrainConfig, dict]:
+def _derive(config: TrainConfig, parent: CheckpointRecord | None) -> tuple[TrainConfig, RunRecord]:
     """Settle what depends on the parent: policy, lineage, phase and the first global step."""
     run = config.run
-    policy = resolve_policy(config.policy, parent["policy"] if parent else None, run.init_from)
-    trained_parent = parent is not None and parent["kind"] == "train"
-    lineage = run.lineage or (parent["lineage"] if trained_parent else Path(run.out).resolve().name)
+    policy = resolve_policy(config.policy, parent.policy if parent else None, run.init_from)
+    trained_parent = parent is not None and parent.kind == "train"
+    lineage = run.lineage or (parent.lineage if trained_parent else Path(run.out).resolve().name)
     phase = run.phase
     if phase is None:
         phase = "1"
         if parent is not None:
-            if not parent["phase"].isdigit():
-                raise OptionError(f"--init-from {run.init_from} has phase {parent['phase']!r}, not a number; pass --phase")
-            phase = str(int(parent["phase"]) + 1)
-    derived = {"lineage": lineage, "phase": phase, "start_step": parent["step"] if parent else 0,
-               "parent": run.init_from, "parent_lineage": parent["lineage"] if parent else None}
-    return replace(config, policy=policy), derived
+            if not parent.phase.isdigit():
+                raise OptionError(f"--init-from {run.init_from} has phase {parent.phase!r}, not a number; pass --phase")
+            phase = str(int(parent.phase) + 1)
+    record = RunRecord(lineage=lineage, phase=phase, start_step=parent.step if parent else 0, parent=run.init_from,
+                       parent_lineage=parent.lineage if parent else None)
+    return replace(config, policy=policy), record
 
 
-def _open_run(run: RunDir, config: TrainConfig, derived: dict, resume: bool, force: bool) -> None:
-    record = {**config.to_dict(), "derived": derived}
+def _open_run(run: RunDir, config: TrainConfig, record: RunRecord, resume: bool, force: bool) -> None:
+    content = config_record(config.to_dict(), record)
     if not resume:
-        run.create(record, force)
+        run.create(content, force)
         return
-    ours, theirs = _flatten(record), _flatten(run.saved_config())
+    ours, theirs = _flatten(content), _flatten(run.saved_config())
     diffs = sorted(k for k in ours.keys() | theirs.keys() if k != "run.steps" and ours.get(k) != theirs.get(k))
     if diffs:
         raise OptionError(
             f"--resume {run.root}: options differ from its config.json ({', '.join(diffs)}); "
             "resume with the run's own options (only --steps may change)"
         )
-    run.write_config(record)
+    run.write_config(content)
 
 
 def _flatten(record: dict) -> dict:
@@ -292,26 +320,27 @@ def _check_budget(config: TrainConfig, tokenizer, policy) -> None:
                           f"plus the response exceed the tiny GPT's {block}-token context; use at most {block - longest}")
 
 
-def _load_weights(policy, tokenizer, parent: dict, source: str) -> None:
-    if parent.get("vocab") != vocab_list(tokenizer):
+def _load_weights(policy, tokenizer, parent: CheckpointRecord, weights: dict, source: str) -> None:
+    if parent.vocab != vocab_list(tokenizer):
         raise OptionError(f"--init-from {source}: its checkpoint was trained with another vocabulary; "
                           "start from a run of this version of the trainer (or re-run the warm-up)")
     try:
-        policy.load_state_dict(parent["model"])
+        policy.load_state_dict(weights)
     except RuntimeError as error:
         first = str(error).splitlines()[0]
         raise OptionError(f"--init-from {source}: its weights do not fit this policy ({first}); "
                           "use the same --model and vocabulary as that run") from None
 
 
-def _initial_target(config: TrainConfig, parent: dict | None, vocab_size: int) -> float | None:
+def _initial_target(config: TrainConfig, parent: CheckpointRecord | None, vocab_size: int) -> float | None:
     """A number, the parent's target ('parent'), or None: measured on the first batch ('init')."""
     choice = config.control.target_entropy
     if choice == "parent":
-        if parent is None or parent.get("target_entropy") is None:
-            raise OptionError("--target-entropy parent needs --init-from a run that had an entropy target "
-                              "(repo_r, adapo, adaptive_entropy); pass init or a number instead")
-        return float(parent["target_entropy"])
+        if parent is None or parent.target_entropy is None:
+            targeted = ", ".join(name for name, method in METHODS.items() if method.uses_target)
+            raise OptionError(f"--target-entropy parent needs --init-from a run that had an entropy target "
+                              f"({targeted}); pass init or a number instead")
+        return float(parent.target_entropy)
     return target_number(choice, vocab_size)
 
 
@@ -320,11 +349,11 @@ def _reference(run: RunDir, policy, method: GRPO, resume: bool):
     if not method.needs_reference:
         return None
     reference = copy.deepcopy(policy).eval().requires_grad_(False)
-    saved = run.load("start.pt") if resume else None
+    saved = run.load(START) if resume else None
     if saved is not None:
         reference.load_state_dict(saved["model"])
     else:
-        run.save("start.pt", {"model": policy.state_dict()})
+        run.save(START, {"model": policy.state_dict()})
     return reference
 
 
@@ -336,16 +365,14 @@ def vocab_list(tokenizer) -> list[str] | None:
     return list(getattr(tokenizer, "words", [])) or None
 
 
-def _write_summary(run: RunDir, log: RunLog, config: TrainConfig, derived: dict, wall: float) -> None:
+def _write_summary(run: RunDir, log: RunLog, config: TrainConfig, record: RunRecord, method: GRPO, wall: float) -> None:
     steps = log.metrics
-    bound = [m["zeta_at_bound"] for m in steps if "zeta_at_bound" in m]
     finals = {e["task"]: e["reward_mean"] for e in log.evals if e["step"] == log.evals[-1]["step"]}
     summary = {
-        **derived, "method": config.run.method, "task": config.run.task, "steps": len(steps),
+        **record.to_dict(), "method": config.run.method, "task": config.run.task, "steps": len(steps),
         "wall_s_this_session": wall, "median_step_s": sorted(m["time_s"] for m in steps)[len(steps) // 2] if steps else None,
         "entropy_first": steps[0]["entropy"] if steps else None, "entropy_last": steps[-1]["entropy"] if steps else None,
         "target_entropy": steps[-1].get("target_entropy") if steps else None,
-        "zeta_at_bound_fraction": sum(bound) / len(bound) if bound else None,
-        "final_eval_reward": finals,
+        **method.summary(steps), "final_eval_reward": finals,
     }
     write_text_atomic(run.summary, json.dumps(summary, indent=2, default=float) + "\n")

@@ -9,8 +9,16 @@ from __future__ import annotations
 
 import torch
 
-AGGREGATIONS = ("token-mean", "seq-mean-token-mean", "constant")
-KL_ESTIMATORS = ("k1", "k3")
+# The registries --aggregation and --kl-estimator are checked against (trainers/config.py) and --help lists.
+AGGREGATIONS = {
+    "token-mean": "sum over all tokens / number of tokens (DAPO; TRL and verl default)",
+    "seq-mean-token-mean": "mean over responses of each response's token mean (original GRPO)",
+    "constant": "sum / (N * max_tokens), a length-independent constant (Dr. GRPO)",
+}
+KL_ESTIMATORS = {
+    "k1": "x = logp - ref_logp, the log-ratio",
+    "k3": "exp(-x) + x - 1: non-negative, low variance (verl low_var_kl)",
+}
 
 
 def entropy_from_logits(logits: torch.Tensor, chunk_size: int | None = None) -> torch.Tensor:
@@ -35,6 +43,28 @@ def token_logprobs(logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
     return z.gather(-1, tokens.unsqueeze(-1)).squeeze(-1) - torch.logsumexp(z, dim=-1)
 
 
+def logprobs_and_entropy(
+    logits: torch.Tensor, tokens: torch.Tensor, chunk_size: int | None = None, entropy_grad: bool = True
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """log pi(token) and H, both from one float32 log-softmax per chunk of rows: (N, R, V), (N, R) -> (N, R) x 2.
+
+    H = -sum_v p_v log p_v with log p = log_softmax(z), the same quantity as
+    :func:`entropy_from_logits`' logsumexp(z) - sum softmax(z) z; one pass
+    serves the policy loss and the entropy (and its gradient only when
+    ``entropy_grad``, for an entropy bonus). Rows go ``chunk_size`` at a time
+    so memory stays flat for large vocabularies.
+    """
+    flat, flat_tokens = logits.reshape(-1, logits.shape[-1]), tokens.reshape(-1, 1)
+    rows = max(1, flat.shape[0] if chunk_size is None else chunk_size)
+    logps, entropies = [], []
+    for chunk, chunk_tokens in zip(flat.split(rows), flat_tokens.split(rows)):
+        log_p = torch.log_softmax(chunk.float(), dim=-1)
+        logps.append(log_p.gather(-1, chunk_tokens).squeeze(-1))
+        with torch.set_grad_enabled(entropy_grad and torch.is_grad_enabled()):
+            entropies.append(-(log_p.exp() * log_p).sum(-1))
+    return torch.cat(logps).reshape(tokens.shape), torch.cat(entropies).reshape(tokens.shape)
+
+
 def group_advantages(rewards: torch.Tensor, scale: bool = True, eps: float = 1e-4) -> torch.Tensor:
     """GRPO: (R_i - mean_j R_j) / (std_j R_j + eps) within each group; Dr. GRPO: no division.
 
@@ -49,12 +79,7 @@ def group_advantages(rewards: torch.Tensor, scale: bool = True, eps: float = 1e-
 
 
 def aggregate(loss: torch.Tensor, mask: torch.Tensor, mode: str, max_tokens: int) -> torch.Tensor:
-    """Reduce a per-token loss (N, R) to a scalar.
-
-    ``token-mean``: sum over all tokens / number of tokens (DAPO; TRL and verl default).
-    ``seq-mean-token-mean``: mean over responses of each response's token mean (original GRPO).
-    ``constant``: sum / (N * max_tokens), a length-independent constant (Dr. GRPO).
-    """
+    """Reduce a per-token loss (N, R) to a scalar, one of :data:`AGGREGATIONS`."""
     if mode == "token-mean":
         return (loss * mask).sum() / mask.sum().clamp(min=1.0)
     if mode == "seq-mean-token-mean":
@@ -81,16 +106,13 @@ def clipped_surrogate(
 
 
 def kl_estimate(logp: torch.Tensor, ref_logp: torch.Tensor, kind: str) -> torch.Tensor:
-    """Per-token KL(pi || ref) estimate from sampled tokens, x = logp - ref_logp.
-
-    k1 = x; k3 = exp(-x) + x - 1 (non-negative, low variance; verl ``low_var_kl``).
-    """
+    """Per-token KL(pi || ref) estimate from sampled tokens, one of :data:`KL_ESTIMATORS`."""
     x = logp - ref_logp
     if kind == "k1":
         return x
     if kind == "k3":
         return torch.exp(-x) + x - 1.0
-    raise ValueError(f"unknown KL estimator {kind!r}; choose k1 or k3")
+    raise ValueError(f"unknown KL estimator {kind!r}; choose one of {', '.join(KL_ESTIMATORS)}")
 
 
 def token_covariance(adv: torch.Tensor, logp: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

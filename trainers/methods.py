@@ -4,22 +4,34 @@ Each class overrides one hook of :class:`GRPO`:
 
 - ``advantages(rewards)``      group advantages, (P, G) -> (P, G)
 - ``keep(rewards)``            which groups train, (P, G) -> (P,) bool
-- ``token_loss(tokens)``       per-token loss (N, R) and what to log
+- ``token_loss(tokens)``       per-token loss (N, R) and per-token statistics to log
 - ``after_step(entropy)``      a controller's update, once per step after the update
-- ``control()``                the method's control variable, for the logs
+- ``control()``                the method's control variables, for the logs
+- ``summary(rows)``            what ``summary.json`` says of the method, from its metrics rows
 
-``make_method(config)`` picks the class named by ``--method``.
+and says what it is: ``name`` (the ``--method`` value), ``description`` (for
+``--help``), ``rl_defaults`` (the RLConfig defaults it changes), and what it
+logs, ``statistics`` and ``controls``. :data:`METHODS` is the registry;
+adding a method is one class here and one entry there.
+``make_method(config)`` builds the method ``--method`` names.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from trainers import losses
-from trainers.config import TrainConfig
 from trainers.controllers import AlphaController, Controller, EpsHighController, ZetaController
+
+if TYPE_CHECKING:
+    from trainers.config import TrainConfig
+
+# How a step reduces a per-token statistic: its mean over valid tokens (averaged over the step's
+# minibatches), or the number of valid tokens where it holds (summed over the step).
+MEAN, COUNT = "mean", "count"
 
 
 @dataclass
@@ -37,6 +49,11 @@ class Tokens:
 class GRPO:
     """GRPO: group-normalised advantage and the clipped surrogate (TRL ``GRPOTrainer``; verl ``core_algos``)."""
 
+    name = "grpo"
+    description = "group-normalised advantage, clipped surrogate"
+    rl_defaults: dict[str, Any] = {}  # RLConfig fields this method sets unless given (else token-mean, eps_low)
+    statistics: dict[str, str] = {"clip_low": MEAN, "clip_high": MEAN}  # token_loss's, with their reduction
+    controls: tuple[str, ...] = ()  # control()'s
     scale_advantages = True
     needs_reference = False
     needs_entropy_grad = False
@@ -67,6 +84,9 @@ class GRPO:
     def control(self) -> dict[str, float]:
         return {}
 
+    def summary(self, rows: list[dict[str, Any]]) -> dict[str, float | None]:
+        return {}
+
     def state_dict(self) -> dict:
         return {"target": self.target, "controller": self.controller.state_dict() if self.controller else None}
 
@@ -79,12 +99,19 @@ class GRPO:
 class DrGRPO(GRPO):
     """Dr. GRPO (Liu et al. 2025): advantages without the std division; constant aggregation by default."""
 
+    name = "dr_grpo"
+    description = "Dr. GRPO: advantages without the std division"
+    rl_defaults = {"aggregation": "constant"}
     scale_advantages = False
 
 
 class DAPO(GRPO):
     """DAPO (verl ``docs/algo/dapo.md``): clip-higher via eps_high = 0.28, and dynamic sampling,
     which drops groups whose rewards are all equal (they carry no gradient) and refills the batch."""
+
+    name = "dapo"
+    description = "DAPO: clip-higher, and dynamic sampling (up to --max-gen-batches draws)"
+    rl_defaults = {"eps_high": 0.28}
 
     def keep(self, rewards: torch.Tensor) -> torch.Tensor:
         return rewards.max(dim=1).values > rewards.min(dim=1).values
@@ -93,6 +120,9 @@ class DAPO(GRPO):
 class EntropyBonus(GRPO):
     """loss -= alpha * H_t, aggregated like the policy loss (a fixed alpha)."""
 
+    name = "entropy_bonus"
+    description = "loss -= alpha * entropy, fixed alpha"
+    controls = ("alpha",)
     needs_entropy_grad = True
 
     def __init__(self, config: TrainConfig, generator=None):
@@ -113,6 +143,8 @@ class EntropyBonus(GRPO):
 class AdaptiveEntropy(EntropyBonus):
     """Skywork-OR1's adaptive entropy coefficient: alpha steps by delta toward the entropy target."""
 
+    name = "adaptive_entropy"
+    description = "Skywork-OR1: alpha moves by delta toward the entropy target"
     uses_target = True
 
     def __init__(self, config: TrainConfig, generator=None):
@@ -127,6 +159,9 @@ class AdaptiveEntropy(EntropyBonus):
 class KL(GRPO):
     """loss += beta * KL(pi || pi_start) per token, k1 or k3 (verl ``kl_penalty``; TRL ``beta``)."""
 
+    name = "kl"
+    description = "beta * KL(pi || start policy), k1 or k3"
+    statistics = {**GRPO.statistics, "kl_ref": MEAN}
     needs_reference = True
 
     def token_loss(self, t: Tokens):
@@ -139,6 +174,10 @@ class ClipCov(GRPO):
     """Clip-Cov (Cui et al. 2025, arXiv 2505.22617): zero the loss of a few random tokens
     whose advantage-logp covariance lies in (lower, upper)."""
 
+    name = "clip_cov"
+    description = "Clip-Cov: drop the gradient of a few high-covariance tokens"
+    statistics = {**GRPO.statistics, "cov_tokens": COUNT}
+
     def token_loss(self, t: Tokens):
         loss, stats = super().token_loss(t)
         c = self.config.control
@@ -150,6 +189,10 @@ class ClipCov(GRPO):
 class KLCov(GRPO):
     """KL-Cov (same paper): unclipped policy gradient, plus lambda * |logp - old logp| on the
     top-covariance tokens."""
+
+    name = "kl_cov"
+    description = "KL-Cov: |logp - old logp| penalty on the top-covariance tokens"
+    statistics = {**GRPO.statistics, "cov_tokens": COUNT}
 
     def token_loss(self, t: Tokens):
         c = self.config.control
@@ -164,6 +207,9 @@ class RepoR(GRPO):
     """REPO-R (arXiv 2603.11682): rescale advantages by the centred log-probability with a
     zeta that a doubling/halving controller steers toward the entropy target."""
 
+    name = "repo_r"
+    description = "REPO-R: centred log-prob advantage rescaling, zeta controller"
+    controls = ("zeta", "zeta_at_bound")
     uses_target = True
 
     def __init__(self, config: TrainConfig, generator=None):
@@ -178,11 +224,19 @@ class RepoR(GRPO):
     def control(self) -> dict[str, float]:
         return {"zeta": self.controller.zeta, "zeta_at_bound": float(self.controller.at_bound)}
 
+    def summary(self, rows):
+        bound = [r["zeta_at_bound"] for r in rows]
+        return {"zeta_at_bound_fraction": sum(bound) / len(bound) if bound else None}
+
 
 class ADAPO(GRPO):
     """ADAPO-style adaptive clip-higher [ours]: eps_high doubles while entropy is under target,
     halves (not below eps_low) while over it."""
 
+    name = "adapo"
+    description = "ADAPO-style [ours]: eps_high doubles/halves toward the entropy target"
+    rl_defaults = {"eps_high": 0.28}
+    controls = ("eps_high",)
     uses_target = True
 
     def __init__(self, config: TrainConfig, generator=None):
@@ -198,19 +252,10 @@ class ADAPO(GRPO):
         return {"eps_high": self.controller.eps_high}
 
 
-METHOD_CLASSES: dict[str, type[GRPO]] = {
-    "grpo": GRPO,
-    "dr_grpo": DrGRPO,
-    "dapo": DAPO,
-    "entropy_bonus": EntropyBonus,
-    "adaptive_entropy": AdaptiveEntropy,
-    "kl": KL,
-    "clip_cov": ClipCov,
-    "kl_cov": KLCov,
-    "repo_r": RepoR,
-    "adapo": ADAPO,
+METHODS: dict[str, type[GRPO]] = {
+    method.name: method for method in (GRPO, DrGRPO, DAPO, EntropyBonus, AdaptiveEntropy, KL, ClipCov, KLCov, RepoR, ADAPO)
 }
 
 
 def make_method(config: TrainConfig, generator: torch.Generator | None = None) -> GRPO:
-    return METHOD_CLASSES[config.run.method](config, generator)
+    return METHODS[config.run.method](config, generator)

@@ -1,4 +1,5 @@
-"""Sampling groups of responses, grading them, and scoring them under a policy.
+"""Sampling groups of responses, grading them, and the log-probabilities and entropies of their
+tokens under a policy.
 
 N = groups x G responses, W prompt width (left-padded), R = max_new_tokens
 response width (right-padded). No I/O here.
@@ -6,13 +7,15 @@ response width (right-padded). No I/O here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 
 import torch
 
 from trainers import losses
 from trainers.policy import left_pad, sample
 from trainers.tasks import Prompt, Task
+
+_RESPONSE_COLUMNS = ("response_ids", "response_mask", "old_logp", "entropy")  # the (N, R) fields
 
 
 @dataclass
@@ -27,8 +30,8 @@ class Rollouts:
     response_mask: torch.Tensor  # (N, R) float, 1.0 up to and including the end token
     texts: list[str]  # (N,) decoded responses
     rewards: torch.Tensor  # (N,)
-    old_logp: torch.Tensor | None = None  # (N, R) log pi_old(o_t), from score()
-    entropy: torch.Tensor | None = None  # (N, R) H_t of pi_old, from score()
+    old_logp: torch.Tensor | None = None  # (N, R) log pi_old(o_t): from the sampling pass, or token_logprobs_and_entropy()
+    entropy: torch.Tensor | None = None  # (N, R) H_t of pi_old, likewise
 
     def group_rewards(self) -> torch.Tensor:
         return self.rewards.view(len(self.prompts), self.group_size)
@@ -49,6 +52,14 @@ class Rollouts:
             prompts=[p for p, k in zip(self.prompts, groups.tolist()) if k], group_size=self.group_size,
             texts=[self.texts[i] for i in keep], **tensors,
         )
+
+    def trimmed(self) -> "Rollouts":
+        """The same groups with the response columns cut after the longest response: the columns past
+        every end token are padding that the update's forward pass need not compute."""
+        width = max(int(self.response_mask.sum(1).max().item()), 1) if self.response_mask.numel() else 1
+        cut = {f.name: getattr(self, f.name)[:, :width] for f in fields(self) if f.name in _RESPONSE_COLUMNS
+               and getattr(self, f.name) is not None}
+        return replace(self, **cut)
 
     def slice_groups(self, start: int, stop: int) -> "Rollouts":
         groups = torch.zeros(len(self.prompts), dtype=torch.bool)
@@ -79,36 +90,52 @@ def concat(batches: list[Rollouts], pad_id: int) -> Rollouts:
 
 def generate(policy, tokenizer, task: Task, prompts: list[Prompt], group_size: int, max_new_tokens: int,
              temperature: float, generator: torch.Generator, device: torch.device) -> Rollouts:
-    """Sample ``group_size`` responses per prompt and grade them with the task's grader."""
+    """Sample ``group_size`` responses per prompt and grade them with the task's grader; ``old_logp`` and
+    ``entropy`` come from the sampling pass itself (the sampling policy's own, on-policy)."""
     encoded = [tokenizer.encode(p.text) for p in prompts for _ in range(group_size)]
     prompt_ids, prompt_mask = left_pad(encoded, tokenizer.pad_id, device)
     was_training = policy.training
     policy.eval()
-    response_ids, response_mask = sample(
-        policy, prompt_ids, prompt_mask, max_new_tokens, temperature, tokenizer.eos_id, tokenizer.pad_id, generator
+    response_ids, response_mask, old_logp, entropy = sample(
+        policy, prompt_ids, prompt_mask, max_new_tokens, temperature, tokenizer.eos_id, tokenizer.pad_id, generator,
+        group_size,
     )
     policy.train(was_training)
     short = max_new_tokens - response_ids.shape[1]  # every response ended early: pad to the full width
     response_ids = torch.nn.functional.pad(response_ids, (0, short), value=tokenizer.pad_id)
-    response_mask = torch.nn.functional.pad(response_mask, (0, short), value=0).float()
+    response_mask, old_logp, entropy = (torch.nn.functional.pad(t, (0, short)) for t in (response_mask, old_logp, entropy))
     texts = [tokenizer.decode(row) for row in response_ids.tolist()]
     rewards = [task.grade(p, text) for p, text in zip((p for p in prompts for _ in range(group_size)), texts)]
-    return Rollouts(prompts, group_size, prompt_ids, prompt_mask, response_ids, response_mask, texts,
-                    torch.tensor(rewards, dtype=torch.float32, device=device))
+    return Rollouts(prompts, group_size, prompt_ids, prompt_mask, response_ids, response_mask.float(), texts,
+                    torch.tensor(rewards, dtype=torch.float32, device=device), old_logp, entropy)
 
 
 def response_logits(policy, batch: Rollouts, temperature: float) -> torch.Tensor:
-    """Logits / temperature at the positions that predict the response tokens, float32 (N, R, V)."""
-    ids = torch.cat([batch.prompt_ids, batch.response_ids], dim=1)
-    mask = torch.cat([batch.prompt_mask, batch.response_mask.long()], dim=1)
-    width = batch.prompt_ids.shape[1]
-    logits = policy(ids, mask)[:, width - 1 : -1]  # position t predicts token t + 1
+    """Logits / temperature at the positions that predict the response tokens, float32 (N, R, V).
+
+    Position t predicts token t + 1, so the last response token is never fed.
+    A policy with ``grouped_logits`` (the tiny GPT) computes each group's
+    shared prompt once instead of G times.
+    """
+    width, inputs, mask = batch.prompt_ids.shape[1], batch.response_ids[:, :-1], batch.response_mask[:, :-1].long()
+    if hasattr(policy, "grouped_logits") and batch.group_size > 1 and _groups_share_prompts(batch):
+        logits = policy.grouped_logits(batch.prompt_ids, batch.prompt_mask, inputs, mask, batch.group_size)
+    else:
+        ids, full_mask = torch.cat([batch.prompt_ids, inputs], dim=1), torch.cat([batch.prompt_mask, mask], dim=1)
+        logits = policy(ids, full_mask)[:, width - 1 :]
     return logits.float() / temperature
 
 
+def _groups_share_prompts(batch: Rollouts) -> bool:
+    first = batch.prompt_ids[:: batch.group_size].repeat_interleave(batch.group_size, 0)
+    return first.shape == batch.prompt_ids.shape and torch.equal(first, batch.prompt_ids)
+
+
 @torch.no_grad()
-def score(policy, batch: Rollouts, temperature: float, chunk_size: int, max_rows: int = 512) -> Rollouts:
-    """Fill ``old_logp`` and ``entropy`` under ``policy`` (the sampling policy), ``max_rows`` at a time."""
+def token_logprobs_and_entropy(policy, batch: Rollouts, temperature: float, chunk_size: int, max_rows: int = 512) -> Rollouts:
+    """Fill ``old_logp`` (log pi of each response token) and ``entropy`` (H_t) under ``policy`` by a full
+    forward pass, ``max_rows`` at a time: for responses that ``policy`` did not sample itself (hand-made or
+    off-policy batches); sampled ones carry them from :func:`generate`."""
     logps, entropies = [], []
     for start in range(0, batch.response_ids.shape[0], max_rows):
         part = _rows(batch, start, start + max_rows)

@@ -1,24 +1,12 @@
-"""A run directory on disk; every file is written atomically (temporary file + rename).
+"""Writing a run directory: every file atomically (temporary file + rename), checkpoints through torch.
 
-::
-
-    RUN/config.json              resolved TrainConfig (+ what was derived: parent, lineage, phase, steps)
-    RUN/metrics.jsonl            one row per optimizer step
-    RUN/eval.jsonl               one row per (evaluation step, task)
-    RUN/summary.json             written when the run completes
-    RUN/rollouts/train_FIRST_LAST.parquet   training groups of steps FIRST..LAST (canonical schema)
-    RUN/rollouts/eval_STEP.parquet          evaluation groups of every task at STEP
-    RUN/checkpoints/latest.pt    everything --resume needs
-    RUN/checkpoints/previous.pt  the latest.pt before it: --resume falls back on it when latest.pt is unreadable
-    RUN/checkpoints/final.pt     written when the run completes; what --init-from reads
-    RUN/checkpoints/start.pt     the start policy, for methods that need a reference (kl)
-
-``diversity.load_rollouts(RUN)`` reads ``RUN/rollouts/``. Logs are flushed
-only together with ``latest.pt``, so after a kill the files and the
-checkpoint agree, and a resumed run rewrites exactly what an uninterrupted
-one would have written. Writing a new ``latest.pt`` first hard-links the old
-one to ``previous.pt`` (atomically), so at every instant both names hold
-whole checkpoints.
+``rollout_common.run_directory`` names every file and record of the layout
+(and holds the readers); this module is its writer. Logs are flushed only
+together with ``latest.pt``, so after a kill the files and the checkpoint
+agree, and a resumed run rewrites exactly what an uninterrupted one would have
+written. Writing a new ``latest.pt`` first hard-links the old one to
+``previous.pt`` (atomically), so at every instant both names hold whole
+checkpoints.
 """
 
 from __future__ import annotations
@@ -27,7 +15,6 @@ import json
 import logging
 import math
 import os
-import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -38,11 +25,22 @@ import torch
 from diversity import schema
 from rollout_common.errors import OptionError
 from rollout_common.files import atomic_path, write_text_atomic
+from rollout_common.run_directory import (
+    CHECKPOINT_FORMAT,
+    FINAL,
+    LATEST,
+    PREVIOUS,
+    RUN_FILES,
+    CheckpointRecord,
+    RunPaths,
+    RunRecord,
+    eval_rollouts_name,
+    read_config,
+    read_jsonl,
+    rollout_file_step,
+    train_rollouts_name,
+)
 from trainers.rollouts import Rollouts
-
-CHECKPOINT_FORMAT = "rollout-diversity-trainer/1"
-_RUN_FILES = ("config.json", "metrics.jsonl", "eval.jsonl", "summary.json", "rollouts", "checkpoints")
-_ROLLOUT_FILE = re.compile(r"^(train|eval)_(\d+)(?:_(\d+))?\.parquet$")
 
 log = logging.getLogger("diversity")
 
@@ -68,17 +66,17 @@ def _load_checkpoint(path: Path) -> tuple[dict[str, Any] | None, str | None]:
     return state, None
 
 
-def load_parent(run: str) -> dict[str, Any]:
-    """The final checkpoint of the run directory ``run`` (for --init-from)."""
-    root = Path(run)
-    if not root.is_dir():
+def load_parent(run: str) -> tuple[CheckpointRecord, dict[str, torch.Tensor]]:
+    """The final checkpoint of the run directory ``run`` (for --init-from): its record and its weights."""
+    if not Path(run).is_dir():
         raise OptionError(f"--init-from {run}: no such run directory")
-    final = root / "checkpoints" / "final.pt"
+    final = RunPaths(run).checkpoint(FINAL)
     if not final.is_file():
         raise OptionError(
             f"--init-from {run}: no final checkpoint {final}; finish that run first (rerun its command with --resume)"
         )
-    return read_checkpoint(final, f"--init-from {run}")
+    state = read_checkpoint(final, f"--init-from {run}")
+    return CheckpointRecord.from_state(state), state["model"]
 
 
 def json_safe(value: Any) -> Any:
@@ -93,27 +91,12 @@ def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
     write_text_atomic(path, text)
 
 
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-
-
-class RunDir:
-    """Paths and whole-file operations of one run directory."""
-
-    def __init__(self, root: str | Path):
-        self.root = Path(root)
-        self.config = self.root / "config.json"
-        self.metrics = self.root / "metrics.jsonl"
-        self.eval = self.root / "eval.jsonl"
-        self.summary = self.root / "summary.json"
-        self.rollouts = self.root / "rollouts"
-        self.checkpoints = self.root / "checkpoints"
+class RunDir(RunPaths):
+    """Whole-file operations of one run directory."""
 
     def create(self, config: dict[str, Any], force: bool) -> None:
-        """Start a fresh run: refuse to overwrite a run unless ``force``."""
-        existing = [n for n in _RUN_FILES if (self.root / n).exists()]
+        """Start a fresh run with ``config`` (from ``config_record``): refuse to overwrite a run unless ``force``."""
+        existing = [n for n in RUN_FILES if (self.root / n).exists()]
         if existing and not force:
             raise OptionError(
                 f"--out {self.root} already holds a run ({', '.join(existing)}); "
@@ -129,29 +112,36 @@ class RunDir:
     def saved_config(self) -> dict[str, Any]:
         if not self.config.is_file():
             raise OptionError(f"--resume: {self.root} has no config.json; start the run without --resume")
-        return json.loads(self.config.read_text(encoding="utf-8"))
+        return read_config(self.root).raw
 
     def write_config(self, config: dict[str, Any]) -> None:
         write_text_atomic(self.config, json.dumps(config, indent=2, allow_nan=False) + "\n")
 
     def save(self, name: str, state: dict[str, Any]) -> None:
-        with atomic_path(self.checkpoints / name) as tmp:
-            torch.save({"format": CHECKPOINT_FORMAT, **state}, tmp)
+        self._write(name, {"format": CHECKPOINT_FORMAT, **state})
+
+    def save_final(self, record: CheckpointRecord, model: dict[str, torch.Tensor]) -> None:
+        """final.pt: the record (its format first) and the weights, what --init-from reads."""
+        self._write(FINAL, {**record.to_dict(), "model": model})
+
+    def _write(self, name: str, state: dict[str, Any]) -> None:
+        with atomic_path(self.checkpoint(name)) as tmp:
+            torch.save(state, tmp)
 
     def load(self, name: str) -> dict[str, Any] | None:
-        path = self.checkpoints / name
+        path = self.checkpoint(name)
         return read_checkpoint(path, f"--resume {self.root}") if path.is_file() else None
 
     def save_latest(self, state: dict[str, Any]) -> None:
         """Write latest.pt; the checkpoint it replaces stays whole as previous.pt."""
-        if (self.checkpoints / "latest.pt").is_file():
-            self._link("latest.pt", "previous.pt")
-        self.save("latest.pt", state)
+        if self.checkpoint(LATEST).is_file():
+            self._link(LATEST, PREVIOUS)
+        self.save(LATEST, state)
 
     def load_latest(self) -> dict[str, Any] | None:
         """What --resume continues from: latest.pt or, when it is missing or unreadable, previous.pt
         (said in one warning line naming the file); None when the run has no checkpoint yet."""
-        latest, previous = self.checkpoints / "latest.pt", self.checkpoints / "previous.pt"
+        latest, previous = self.checkpoint(LATEST), self.checkpoint(PREVIOUS)
         if not latest.exists() and not previous.exists():
             return None
         state, problem = _load_checkpoint(latest)
@@ -163,25 +153,26 @@ class RunDir:
             raise OptionError(f"--resume {self.root}: {problem}, and {fallback_problem.removesuffix('; re-create it')}; "
                               "no checkpoint to resume from: start the run over with --force")
         log.warning("--resume %s: %s; resuming from %s (step %d)", self.root, problem, previous, fallback["step"])
-        self._link("previous.pt", "latest.pt")  # so the next save does not rotate the bad file into previous.pt
+        self._link(PREVIOUS, LATEST)  # so the next save does not rotate the bad file into previous.pt
         return fallback
 
     def _link(self, source: str, target: str) -> None:
         """Make checkpoints/target the same file as checkpoints/source, replacing target atomically."""
-        with atomic_path(self.checkpoints / target) as tmp:
+        with atomic_path(self.checkpoint(target)) as tmp:
             tmp.unlink()
             try:
-                os.link(self.checkpoints / source, tmp)
+                os.link(self.checkpoint(source), tmp)
             except OSError:  # a file system without hard links
-                shutil.copyfile(self.checkpoints / source, tmp)
+                shutil.copyfile(self.checkpoint(source), tmp)
 
 
 ROLLOUT_COLUMNS = {**schema.COLUMNS, "seed": pl.Int64()}
 
 
-def rollout_rows(batch: Rollouts, *, step: int, lineage: str, phase: str, split: str, task: str,
-                 seed: int) -> list[dict]:
-    """One canonical-schema row per response; a group is one prompt's G responses at this step."""
+def rollout_rows(batch: Rollouts, record: RunRecord, *, step: int, split: str, task: str, seed: int) -> list[dict]:
+    """One canonical-schema row per response, in ``record``'s lineage and phase; a group is one prompt's
+    G responses at this step. The group id names the seed: runs of one lineage with different seeds
+    are different runs, and scoring their logs together must not pool their groups."""
     entropy = batch.response_entropy().tolist()
     n_tokens = batch.response_mask.sum(1).long().tolist()
     rewards = batch.rewards.tolist()
@@ -189,7 +180,7 @@ def rollout_rows(batch: Rollouts, *, step: int, lineage: str, phase: str, split:
     for i, text in enumerate(batch.texts):
         group = i // batch.group_size
         rows.append({
-            "lineage": lineage, "phase": phase, "step": step, "group_id": f"{split}-{task}-{group:04d}",
+            "lineage": record.lineage, "phase": record.phase, "step": step, "group_id": f"{split}-{task}-s{seed}-{group:04d}",
             "prompt": batch.prompts[group].text, "response": text, "reward": rewards[i],
             "entropy": entropy[i], "n_tokens": n_tokens[i], "split": split, "task": task,
             "seed": seed,  # beyond the canonical columns: lets reports show the spread across seeds
@@ -211,8 +202,8 @@ class RunLog:
     def restore(cls, run: RunDir, step: int) -> "RunLog":
         """The logs as they were at checkpoint ``step``; later rollout files are removed."""
         for path in run.rollouts.glob("*"):
-            match = _ROLLOUT_FILE.match(path.name)
-            if match is None or int(match.group(2)) > step:
+            first = rollout_file_step(path.name)
+            if first is None or first > step:
                 path.unlink()
         keep = lambda rows: [r for r in rows if r["step"] <= step]
         return cls(run, keep(read_jsonl(run.metrics)), keep(read_jsonl(run.eval)))
@@ -228,9 +219,9 @@ class RunLog:
     def flush(self) -> None:
         if self.train_rows:
             first, last = self.train_rows[0]["step"], self.train_rows[-1]["step"]
-            self._parquet(self.run.rollouts / f"train_{first:06d}_{last:06d}.parquet", self.train_rows)
+            self._parquet(self.run.rollouts / train_rollouts_name(first, last), self.train_rows)
         for step, rows in self.eval_rows.items():
-            self._parquet(self.run.rollouts / f"eval_{step:06d}.parquet", rows)
+            self._parquet(self.run.rollouts / eval_rollouts_name(step), rows)
         write_jsonl(self.run.metrics, self.metrics)
         write_jsonl(self.run.eval, self.evals)
         self.train_rows, self.eval_rows = [], {}

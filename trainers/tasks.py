@@ -1,7 +1,11 @@
 """Two synthetic, verifiable task families with many fully correct answers.
 
-They stand in for the seed experiment's tau2-bench (phase 1) and IFBench
-(phase 2), small enough that a 2-layer GPT learns them on two CPU cores.
+A and B stand in for the seed experiment's tau2-bench (phase 1) and IFBench
+(phase 2), small enough that a 2-layer GPT learns them on two CPU cores. C
+is a narrow second task whose rewarded answers lie in the base policy's
+tail: the six items of each category that its preference order ranks last
+(:data:`RARE`), which a policy collapsed onto its favourite answers rarely
+samples and a varied one can find (partial credit: one point per rare item).
 
 =====  ===================================  ==========================================
 task   prompt                               constraints (reward = fraction met)
@@ -10,9 +14,11 @@ task   prompt                               constraints (reward = fraction met)
                                             the category (K); exactly K words (1)
 ``B``  ``write 5 words starting with b :``  each of the first K words is a lexicon word
                                             starting with the letter (K); exactly K words (1)
+``C``  ``list 4 rare fruit :``              each of the first K words is a new item of the
+                                            category's rare half (K); exactly K words (1)
 =====  ===================================  ==========================================
 
-K runs from 3 to 8, so responses have up to 9 tokens with the end token.
+K runs from 3 to 8 (C: 3 to 6), so responses have up to 9 tokens with the end token.
 Task A counts a repeated item as a wrong slot; task B allows repeats, so a
 collapsing policy can earn full reward with "bear bear bear ..." and the
 within-response repetition fraction has room to move (SPEC.md §6, last
@@ -31,6 +37,14 @@ too few), never junk. Correct choices follow a fixed Zipf-like preference
 order, like a pretrained model's favourite answers, so the base policy's
 entropy sits below that of an even spread over the correct answers and an
 entropy target of H_init stays reachable by a good policy (SPEC.md §6).
+Task C's demonstrations answer as for task A (favourites first) and follow
+the instruction only on a slot in ten (``rare_hint``): a base that barely
+knows the instruction, so its rewarded behaviour starts in the tail.
+
+Every grader is a list of pass/fail checks (:meth:`Task.checks`); the reward
+is the fraction passed. A noisy training grader (``--grader-noise``, in
+``trainers/loop.py``) flips each check with a given chance; evaluation
+always uses the true one.
 """
 
 from __future__ import annotations
@@ -53,7 +67,10 @@ LETTERS = ("b", "c", "g", "l", "m", "p", "s")
 NEIGHBOUR = {"b": "p", "p": "b", "c": "g", "g": "c", "l": "m", "m": "l", "s": "c"}
 COUNTS = tuple(range(3, 9))
 LEXICON: tuple[str, ...] = tuple(w for words in CATEGORIES.values() for w in words)
-PROMPT_WORDS = ("list", "write", "words", "starting", "with", ":")
+PROMPT_WORDS = ("list", "write", "words", "starting", "with", ":", "rare")
+RARE_COUNTS = tuple(range(3, 7))  # task C: at most the six rare items of a category
+# The reward of a response that meets every constraint: the correctness metrics' --correct-threshold.
+FULL_MARKS = 1.0
 
 
 @dataclass(frozen=True)
@@ -72,7 +89,10 @@ class DemoNoise:
 
     slot_error: float = field(default=0.3, metadata={"help": "chance that a demonstration slot holds a plausible wrong word"})
     length_error: float = field(default=0.3, metadata={"help": "chance that a demonstration has one word too many or too few"})
-    zipf: float = field(default=3.0, metadata={"help": "exponent of the fixed preference order over correct words (0 = even spread)"})
+    zipf: float = field(default=3.0, metadata={
+        "help": "exponent of the fixed preference order over correct words (0 = even spread)"})
+    rare_hint: float = field(default=0.1, metadata={
+        "help": "task C: chance that a demonstration slot follows the instruction (holds a rare item)"})
 
 
 def _held_out(k: int, index: int) -> bool:
@@ -91,10 +111,6 @@ def _ranked(words, seed: str) -> list[str]:
     return ranked
 
 
-def _count_met(words: list[str], k: int) -> int:
-    return int(len(words) == k)
-
-
 class Task:
     """A task family: prompts for each split, a grader, and a demonstration writer."""
 
@@ -104,9 +120,25 @@ class Task:
     def prompts(self, split: str) -> list[Prompt]:
         raise NotImplementedError
 
+    def checks(self, prompt: Prompt, response: str) -> list[bool]:
+        """One pass/fail per verifiable constraint of the prompt: each of the K slots, then the length."""
+        raise NotImplementedError
+
     def grade(self, prompt: Prompt, response: str) -> float:
         """Fraction of the prompt's verifiable constraints that ``response`` meets, in [0, 1]."""
-        raise NotImplementedError
+        passed = self.checks(prompt, response)
+        return sum(passed) / len(passed)
+
+    def train_subset(self, n: int | None) -> list[Prompt]:
+        """The first ``n`` train prompts taking one key (category or letter) after another, so a small
+        training set still covers every key; None: all of them."""
+        keys: dict[str, int] = {}  # how many of each key's prompts came before
+        order = []
+        for index, prompt in enumerate(self.prompts("train")):
+            order.append((keys.get(prompt.key, 0), index, prompt))
+            keys[prompt.key] = keys.get(prompt.key, 0) + 1
+        ordered = [prompt for *_, prompt in sorted(order, key=lambda item: item[:2])]
+        return ordered if n is None else ordered[:n]
 
     def demonstrate(self, prompt: Prompt, rng: random.Random, noise: DemoNoise) -> str:
         raise NotImplementedError
@@ -131,14 +163,8 @@ class ListItems(Task):
             if _held_out(k, index) == (split == "eval")
         ]
 
-    def grade(self, prompt: Prompt, response: str) -> float:
-        words = response.split()
-        items = set(CATEGORIES[prompt.key])
-        met, seen = 0, set()
-        for word in words[: prompt.k]:
-            met += word in items and word not in seen
-            seen.add(word)
-        return (met + _count_met(words, prompt.k)) / (prompt.k + 1)
+    def checks(self, prompt: Prompt, response: str) -> list[bool]:
+        return _distinct_items(response.split(), set(CATEGORIES[prompt.key]), prompt.k)
 
     def demonstrate(self, prompt: Prompt, rng: random.Random, noise: DemoNoise) -> str:
         preferred = _ranked(CATEGORIES[prompt.key], prompt.key)
@@ -167,10 +193,10 @@ class LetterWords(Task):
             if _held_out(k, index) == (split == "eval")
         ]
 
-    def grade(self, prompt: Prompt, response: str) -> float:
+    def checks(self, prompt: Prompt, response: str) -> list[bool]:
         words = response.split()
-        met = sum(word in LEXICON and word.startswith(prompt.key) for word in words[: prompt.k])
-        return (met + _count_met(words, prompt.k)) / (prompt.k + 1)
+        slots = [word in LEXICON and word.startswith(prompt.key) for word in words[: prompt.k]]
+        return _padded(slots, prompt.k) + [len(words) == prompt.k]
 
     def demonstrate(self, prompt: Prompt, rng: random.Random, noise: DemoNoise) -> str:
         preferred = _ranked([w for w in LEXICON if w.startswith(prompt.key)], prompt.key)
@@ -183,7 +209,51 @@ class LetterWords(Task):
         return " ".join(words)
 
 
-TASKS: dict[str, Task] = {task.name: task for task in (ListItems(), LetterWords())}
+class RareItems(Task):
+    """Task C: ``list K rare CATEGORY :`` -> K distinct items of the category's rare half."""
+
+    name = "C"
+    description = "list K distinct rare items of a category (the base's least favoured half)"
+
+    def prompts(self, split: str) -> list[Prompt]:
+        return [
+            Prompt(self.name, f"list {k} rare {category} :", k, category)
+            for index, category in enumerate(CATEGORIES)
+            for k in RARE_COUNTS
+            if _held_out(k, index) == (split == "eval")
+        ]
+
+    def checks(self, prompt: Prompt, response: str) -> list[bool]:
+        return _distinct_items(response.split(), set(RARE[prompt.key]), prompt.k)
+
+    def demonstrate(self, prompt: Prompt, rng: random.Random, noise: DemoNoise) -> str:
+        """Task A's answer to the same count and category, a slot in ``1 / rare_hint`` swapped for an
+        unused rare item."""
+        words = ListItems().demonstrate(Prompt("A", "", prompt.k, prompt.key), rng, noise).split()
+        for i in range(len(words)):
+            unused = [w for w in RARE[prompt.key] if w not in words]
+            if unused and rng.random() < noise.rare_hint:
+                words[i] = rng.choice(unused)
+        return " ".join(words)
+
+
+def _padded(slots: list[bool], k: int) -> list[bool]:
+    return slots + [False] * (k - len(slots))
+
+
+def _distinct_items(words: list[str], items: set[str], k: int) -> list[bool]:
+    """Each of the first k words a new member of ``items`` (a repeat fails its slot); exactly k words."""
+    slots, seen = [], set()
+    for word in words[:k]:
+        slots.append(word in items and word not in seen)
+        seen.add(word)
+    return _padded(slots, k) + [len(words) == k]
+
+
+# Task C's rewarded items: the six of each category that the demonstrations' preference order ranks last.
+RARE: dict[str, tuple[str, ...]] = {c: tuple(_ranked(items, c)[6:]) for c, items in CATEGORIES.items()}
+
+TASKS: dict[str, Task] = {task.name: task for task in (ListItems(), LetterWords(), RareItems())}
 
 
 def vocabulary() -> list[str]:

@@ -20,11 +20,12 @@ from pathlib import Path
 import torch
 
 from rollout_common.files import write_text_atomic
+from rollout_common.run_directory import CheckpointRecord, RunRecord, config_record
 from trainers import losses
-from trainers.build import build_policy, pick_device
 from trainers.config import RunConfig, TrainConfig, WarmupConfig
 from trainers.loop import log_evaluation, policy_record, vocab_list
 from trainers.policy import left_pad
+from trainers.policy_builder import build_policy, pick_device
 from trainers.rollouts import Rollouts, response_logits
 from trainers.rundir import RunDir, RunLog
 from trainers.tasks import TASKS
@@ -48,10 +49,9 @@ def warmup(config: WarmupConfig, force: bool = False, progress: bool = True) -> 
     """Train the base policy; returns its run directory."""
     config = config.resolved()
     w = config.warmup
-    lineage = Path(w.out).resolve().name
-    derived = {"lineage": lineage, "phase": "0", "start_step": 0, "parent": None, "parent_lineage": None}
+    record = RunRecord(lineage=Path(w.out).resolve().name, phase="0")
     run = RunDir(w.out)
-    run.create({**config.to_dict(), "derived": derived}, force)
+    run.create(config_record(config.to_dict(), record), force)
     device = pick_device(w.device)
     torch.manual_seed(w.seed)
     tokenizer, policy = build_policy(config.policy, device)
@@ -83,11 +83,11 @@ def warmup(config: WarmupConfig, force: bool = False, progress: bool = True) -> 
     seconds = time.perf_counter() - began
 
     log = RunLog(run)
-    log_evaluation(policy, tokenizer, train_view, derived, 0, log, device)
+    log_evaluation(policy, tokenizer, train_view, record, 0, log, device)
     log.flush()
-    run.save("final.pt", {"kind": "warmup", "step": 0, "phase": "0", "lineage": lineage, "task": None,
-                          "method": "warmup", "target_entropy": None, "policy": policy_record(train_view),
-                          "vocab": vocab_list(tokenizer), "model": policy.state_dict()})
+    run.save_final(CheckpointRecord(kind="warmup", step=0, phase=record.phase, lineage=record.lineage, task=None,
+                                    method="warmup", target_entropy=None, policy=policy_record(train_view),
+                                    vocab=vocab_list(tokenizer)), policy.state_dict())
     summary = {"warmup_s": seconds, "steps": w.steps, "log_vocab": math.log(tokenizer.vocab_size),
                "eval": {e["task"]: {"reward": e["reward_mean"], "entropy": e["entropy"]} for e in log.evals}}
     write_text_atomic(run.summary, json.dumps(summary, indent=2) + "\n")

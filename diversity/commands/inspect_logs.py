@@ -1,8 +1,15 @@
 """``rollout-diversity inspect LOG...``: what the loader sees in some logs.
 
-Prints, per input file, the detected format and row counts, then per lineage
-and phase the steps, groups and group sizes. Use it before scoring to check a
-log is read the way you expect.
+Prints, per input file, the detected format and row counts (and its records:
+read = kept + skipped + dropped + de-duplicated), how the reward
+was made (TRL: which columns were summed, with which weights), where the
+split came from, and everything the loader dropped, de-duplicated or warned
+about (re-logged TRL batches, rows without a reward, failed NoveltyBench
+prompts, oversized verl groups, lm-eval lines de-duplicated across filters,
+failed batch requests, aborted slime samples, ...), each with its count, and
+each file it skipped with why; then per lineage,
+phase and split the steps, groups and group sizes. Use it before scoring to
+check a log is read the way you expect.
 """
 
 from __future__ import annotations
@@ -28,12 +35,20 @@ def run(args: argparse.Namespace) -> int:
 
     result = read_logs(args)
     for report in result.files:
-        duplicates = f", {report.deduplicated} duplicates dropped" if report.deduplicated else ""
-        print(f"{report.path}: {report.format}, {report.rows} rows, {report.skipped} skipped{duplicates}")
+        left_out = "".join(f", {count} {what}" for count, what in
+                           ((report.dropped, "dropped"), (report.deduplicated, "de-duplicated")) if count)
+        print(f"{report.path}: {report.format}, {report.rows} rows, {report.skipped} skipped; "
+              f"{report.read} records read, {report.kept} kept{left_out}")
         for location in report.skipped_at:
             print(f"  skipped {location}")
+        if report.reward:
+            print(f"  reward = {report.reward}")
+        if report.split:
+            print(f"  split = {report.split}")
+        for sentence in report.notes:
+            print(f"  {sentence}")
     for path in result.ignored:
-        print(f"{path}: ignored (not a rollout log)")
+        print(f"{path}: ignored ({result.why_ignored.get(path, 'not a rollout log')})")
     frame = result.frame
     table = (
         frame.group_by("lineage", "phase", "split", "step", "group_id")
@@ -50,6 +65,8 @@ def run(args: argparse.Namespace) -> int:
         .sort("lineage", "phase", "split")
     )
     print(f"\n{frame.height} rows, {result.skipped} skipped, {len(result.ignored)} files ignored")
+    if result.counts:
+        print("; ".join(f"{event.replace('_', ' ')}: {count}" for event, count in result.counts.items()))
     print(f"{'lineage':<20} {'phase':<6} {'split':<6} {'steps':>6} {'range':>13} {'groups':>7} {'rows':>8}  group sizes")
     for row in table.iter_rows(named=True):
         sizes = ",".join(str(s) for s in row["sizes"])

@@ -14,6 +14,7 @@ def add_load_options(parser: argparse.ArgumentParser) -> None:
     """The logs, and the loader's options; for every command that reads logs."""
     from diversity.load.formats import FORMATS
     from diversity.load.options import BAD_ROW_MODES
+    from diversity.schema import SPLITS
 
     parser.add_argument("logs", nargs="+", metavar="LOG", help="rollout log files, globs or directories")
     parser.add_argument(
@@ -30,6 +31,22 @@ def add_load_options(parser: argparse.ArgumentParser) -> None:
         "--on-bad-row", default="error", choices=list(BAD_ROW_MODES),
         help="stop at the first bad row (default) or skip bad rows and report how many and where",
     )
+    parser.add_argument(
+        "--split", default=None, choices=list(SPLITS),
+        help="set the split of every row, in any format (default: from the log; verl dumps in a folder named "
+             "like a validation_data_dir, e.g. validation/, are eval)",
+    )
+    parser.add_argument(
+        "--reward-weights", default=None, metavar="W1,W2,...",
+        help="TRL: the run's reward_weights, one per reward column in the file's order, e.g. 1.0,0.5; reward is "
+             "then TRL's total, the weighted sum skipping nulls (default: every weight 1; `inspect` shows the columns)",
+    )
+    parser.add_argument(
+        "--columns", default=None, metavar="FIELD=COLUMN,...",
+        help="a table of your own: which column holds each canonical field, e.g. prompt=question,response=answer,"
+             "group_id=uid,step=iteration,reward=score; files holding every named column are read as a table, a "
+             "list-valued response column making each row one group",
+    )
 
 
 def load_options(args: argparse.Namespace):
@@ -37,7 +54,8 @@ def load_options(args: argparse.Namespace):
     from diversity.load import LoadOptions
 
     return LoadOptions(format=args.format, group_size=args.group_size, lineage=args.lineage, phase=args.phase,
-                       on_bad_row=args.on_bad_row)
+                       on_bad_row=args.on_bad_row, split=args.split, reward_weights=args.reward_weights,
+                       columns=args.columns)
 
 
 def read_logs(args: argparse.Namespace):
@@ -72,6 +90,14 @@ def add_scoring_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=BATCH_SIZE, help=f"texts per model call (default {BATCH_SIZE})")
     parser.add_argument("--token-pattern", default=TOKEN_PATTERN,
                         help=f"regex whose matches in the lowercased text are tokens (default {TOKEN_PATTERN!r})")
+    parser.add_argument(
+        "--correct-threshold", type=float, default=None, metavar="REWARD",
+        help="count a response as correct when its reward >= REWARD, for pass@k and the other correctness "
+             "metrics; a log's own correct / acc / exact_match column takes precedence (without either, "
+             "those metrics are skipped)",
+    )
+    parser.add_argument("--pass-k", type=int, default=None, metavar="K",
+                        help="k of pass_at_k (default: each group's size); smaller groups get no value")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
@@ -83,6 +109,7 @@ def scoring_options(args: argparse.Namespace) -> dict:
     return {
         "metrics": args.metrics, "embedder": args.embedder, "cache_dir": cache_dir,
         "batch_size": args.batch_size, "token_pattern": args.token_pattern, "progress": not args.no_progress,
+        "correct_threshold": args.correct_threshold, "pass_k": args.pass_k,
     }
 
 
@@ -101,3 +128,20 @@ def add_analysis_options(parser: argparse.ArgumentParser) -> None:
 def analysis_options(args: argparse.Namespace) -> dict:
     """Keyword arguments for ``diversity.analysis.analyse`` (and ``build_report``) from the flags."""
     return {**scoring_options(args), "load_options": load_options(args), "score_splits": args.score_splits}
+
+
+def add_engine_options(parser: argparse.ArgumentParser) -> None:
+    """Where and in what pieces the scoring runs; for ``score``."""
+    from diversity.streaming import CHUNK_ROWS, ENGINES
+
+    parser.add_argument("--engine", default="local", choices=list(ENGINES),
+                        help="local: this process, memory set by --chunk-rows; ray: Ray Data, on the cluster at "
+                             "$RAY_ADDRESS or a local one (pip install -e '.[ray]')")
+    parser.add_argument("--chunk-rows", type=int, default=CHUNK_ROWS, metavar="N",
+                        help=f"rollouts scored at once, whole groups only; peak memory grows with it, not with the "
+                             f"log (default {CHUNK_ROWS:,})")
+
+
+def engine_options(args: argparse.Namespace) -> dict:
+    """Keyword arguments for ``diversity.streaming.score_logs`` from the flags of :func:`add_engine_options`."""
+    return {"engine": args.engine, "chunk_rows": args.chunk_rows}

@@ -3,10 +3,12 @@
 Examples:
   rollout-diversity plot runs/grpo runs/repo_r --out reports/figures
   rollout-diversity plot data/demo/canonical.jsonl --out reports/demo_figures --embedder tfidf
+  rollout-diversity plot data/experiment/seed0/* --score-splits eval --correct-threshold 1.0 --out reports/figures
 
 Writes entropy, eval_reward and diversity (.png and .svg), each when the
-inputs hold what it needs, plus extra_metrics with --extra-metric. Existing
-files are replaced only with --force.
+inputs hold what it needs, pass_at_k when the logs say which responses are
+correct (a correct / acc / exact_match column, or --correct-threshold), plus
+extra_metrics with --extra-metric. Existing files are replaced only with --force.
 """
 
 from __future__ import annotations

@@ -4,18 +4,30 @@ Examples:
   rollout-diversity score data/demo/canonical.jsonl --out reports/demo_scores.parquet
   rollout-diversity score runs/grpo runs/repo_r --out scores.parquet --cache-dir /scratch/embeddings
   rollout-diversity score huge/*.jsonl --out scores.parquet --embedder hashing --metrics vendi_score jaccard_overlap
+  rollout-diversity score runs/grpo --out scores.parquet --correct-threshold 1.0 --pass-k 4
+  rollout-diversity score huge/ --out scores.parquet --embedder hashing --chunk-rows 500000
+  RAY_ADDRESS=head-node:6379 rollout-diversity score /mnt/shared/logs --out scores.parquet --engine ray
 
 Writes one Parquet file with a row per group (lineage, phase, step, split,
 group_id) and a column per metric; ``rollout-diversity report`` and
 ``diversity.Scores.read_parquet`` read it back. Prints the per-step summary.
-An existing file is replaced only with --force.
+The logs are read, scored and written --chunk-rows rollouts at a time (whole
+groups), so memory does not grow with the log; the file is the same for any
+chunk size. An existing file is replaced only with --force.
 """
 
 from __future__ import annotations
 
 import argparse
 
-from diversity.commands.options import add_load_options, add_scoring_options, read_logs, scoring_options
+from diversity.commands.options import (
+    add_engine_options,
+    add_load_options,
+    add_scoring_options,
+    engine_options,
+    load_options,
+    scoring_options,
+)
 
 
 def register(subparsers) -> None:
@@ -25,25 +37,24 @@ def register(subparsers) -> None:
     )
     add_load_options(parser)
     add_scoring_options(parser)
+    add_engine_options(parser)
     parser.add_argument("--out", required=True, help="the Parquet file to write, e.g. scores.parquet")
     parser.add_argument("--force", action="store_true", help="replace an existing output")
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from diversity.scoring import score
+    from diversity.streaming import score_logs
     from rollout_common.errors import OptionError
-    from rollout_common.files import check_output_path
 
     if not args.out.endswith(".parquet"):
         raise OptionError(f"--out {args.out}: scores are written as Parquet; give a path ending in .parquet")
-    check_output_path(args.out, force=args.force, inputs=args.logs)
-    rollouts = read_logs(args).frame
-    scores = score(rollouts, **scoring_options(args))
-    path = scores.to_parquet(args.out, force=args.force, inputs=args.logs)
+    written = score_logs(args.logs, args.out, load_options=load_options(args), force=args.force,
+                         **engine_options(args), **scoring_options(args))
     if not args.quiet:
-        print(_summary_text(scores))
-    print(f"wrote {path}: {scores.groups.height} groups, {rollouts.height} rollouts, metrics {', '.join(scores.metrics)}")
+        print(_summary_text(written))
+    print(f"wrote {written.path}: {written.groups} groups, {written.rollouts} rollouts, "
+          f"metrics {', '.join(written.metrics)}")
     return 0
 
 

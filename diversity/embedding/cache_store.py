@@ -146,9 +146,11 @@ class CacheStore:
                 if entry.name.endswith(".npz") and not entry.name.startswith("."):
                     on_disk[entry.name] = _signature(entry.stat())
         indexed = {name: tuple(sig) for name, *sig in self.db.execute("SELECT name, size, mtime_ns, inode FROM shards")}
-        for name in indexed:
-            if name not in on_disk:
-                self._forget_in_transaction(name)
+        gone = [name for name in indexed if name not in on_disk]
+        if gone:
+            with self._transaction():
+                for name in gone:
+                    self._forget(name)
         for name in sorted(on_disk):
             if indexed.get(name) != on_disk[name]:
                 path = self.folder / name

@@ -9,6 +9,15 @@
   buckets (sparse). Stateless and fast: for very large logs.
 - ``tfidf``: scikit-learn's TfidfVectorizer fitted on the distinct texts being
   scored (sparse), so a text's vector depends on the rest of the log.
+
+The lexical embedders (``hashing``, ``tfidf``) tokenise as the lexical
+metrics do (lowercase runs of word characters). A response with no token
+(emoji, punctuation or operators only) gets the zero vector; the kernels
+(:mod:`diversity.metrics.kernels`) take zero vectors as identical to one
+another and orthogonal to every other vector **[ours]**, so pairwise cosine,
+centroid distance, Vendi and the clusters stay defined: token-less responses
+count as one answer, as J(∅, ∅) = 1 does for Jaccard. (Tell them apart with
+duplicate_fraction or a sentence-transformers embedder.)
 """
 
 from __future__ import annotations
@@ -37,6 +46,9 @@ class Embedder:
     id: str = "embedder"
     sparse: bool = False
     """Sparse (lexical) embedders return scipy matrices, are encoded in one call and never cached."""
+    fitted_to_texts: bool = False
+    """True when a text's vector depends on the other texts encoded with it (tfidf), so a log scored in
+    chunks would get other vectors than one scored at once."""
 
     def encode(self, texts: list[str]):
         """(len(texts), d) float32 array, or a scipy sparse matrix for lexical embedders."""
@@ -82,6 +94,7 @@ class TfidfEmbedder(Embedder):
 
     id = "tfidf:unigram"
     sparse = True
+    fitted_to_texts = True
 
     def encode(self, texts: list[str]):
         from sklearn.feature_extraction.text import TfidfVectorizer

@@ -8,11 +8,13 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields
-from numbers import Integral
+from numbers import Integral, Real
 from typing import Any
 
 from diversity.load.formats import FORMATS
+from diversity.schema import COLUMNS, SPLITS
 from rollout_common.errors import OptionError
 
 BAD_ROW_MODES = ("error", "skip")
@@ -32,6 +34,18 @@ class LoadOptions:
     """sets the phase of every row (default: the file's own, else "1")"""
     on_bad_row: str = "error"
     """``"error"``: raise at the first bad row; ``"skip"``: skip it, counted with its location in the LoadResult"""
+    split: str | None = None
+    """sets the split of every row, "train" or "eval", in any format (default: the file's own; verl dumps in a
+    folder named like a validation_data_dir are eval)"""
+    reward_weights: tuple[float, ...] | None = None
+    """TRL: the run's ``reward_weights``, one per reward column in the file's column order; ``reward`` is then
+    TRL's total, the weighted sum skipping nulls (default: every weight 1)"""
+
+    columns: dict[str, str] | None = None
+    """a table of your own: which of its columns holds each canonical field, e.g. ``{"prompt": "question",
+    "response": "answer", "group_id": "uid", "step": "iteration", "reward": "score"}`` (or the string
+    ``"prompt=question,response=answer,..."``); a file holding every named column is read as a table
+    (``formats.table``), a list-valued ``response`` column making each row one group"""
 
     def __post_init__(self) -> None:
         if self.format != "auto" and self.format not in FORMATS:
@@ -45,6 +59,12 @@ class LoadOptions:
             value = getattr(self, name)
             if value is not None and not isinstance(value, str):
                 raise OptionError(f"{name} must be a string, not {value!r}; write {name}={str(value)!r}")
+        if self.split is not None and self.split not in SPLITS:
+            raise OptionError(f"split must be one of {', '.join(SPLITS)}, not {self.split!r}")
+        if self.reward_weights is not None:
+            object.__setattr__(self, "reward_weights", _weights(self.reward_weights))
+        if self.columns is not None:
+            object.__setattr__(self, "columns", _column_mapping(self.columns))
 
     @property
     def skip_bad_rows(self) -> bool:
@@ -64,3 +84,54 @@ class LoadOptions:
         if values:
             raise OptionError(f"pass either a LoadOptions or its fields as keywords ({', '.join(values)}), not both")
         return options
+
+
+def _weights(values: Any) -> tuple[float, ...]:
+    """Reward weights as a tuple of finite floats; from a sequence or a comma-separated string ("1.0,0.5")."""
+    if isinstance(values, str):
+        values = [v for v in values.split(",") if v.strip()]
+    try:
+        items = list(values)
+    except TypeError:
+        raise OptionError(f"reward_weights must be a list of numbers, not {values!r}") from None
+    weights = []
+    for value in items:
+        if isinstance(value, str):
+            try:
+                value = float(value)
+            except ValueError:
+                raise OptionError(f"reward weight {value!r} is not a number; write e.g. 1.0,0.5") from None
+        if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
+            raise OptionError(f"reward weight {value!r} is not a finite number; write e.g. [1.0, 0.5]")
+        weights.append(float(value))
+    if not weights:
+        raise OptionError("reward_weights is empty; give one weight per reward column, or leave it unset")
+    return tuple(weights)
+
+
+def _column_mapping(values: Any) -> dict[str, str]:
+    """A column mapping as {canonical field: the file's column}; from a dict or "field=column,field=column"."""
+    example = "write e.g. prompt=question,response=answer,group_id=uid"
+    if isinstance(values, str):
+        pairs = []
+        for item in (v for v in values.split(",") if v.strip()):
+            name, sep, column = item.partition("=")
+            if not sep:
+                raise OptionError(f"column mapping {item.strip()!r} has no '='; {example}")
+            pairs.append((name.strip(), column.strip()))
+    elif isinstance(values, dict):
+        pairs = list(values.items())
+    else:
+        raise OptionError(f"columns must be a dict of canonical field to column name, not {type(values).__name__}")
+    mapping: dict[str, str] = {}
+    for name, column in pairs:
+        if name not in COLUMNS:
+            raise OptionError(f"columns: {name!r} is not a canonical field; map one of {', '.join(COLUMNS)}")
+        if not isinstance(column, str) or not column:
+            raise OptionError(f"columns: the column for {name!r} must be a non-empty name, not {column!r}; {example}")
+        if name in mapping:
+            raise OptionError(f"columns: {name!r} is mapped twice ({mapping[name]!r} and {column!r})")
+        mapping[name] = column
+    if not mapping:
+        raise OptionError(f"columns is empty; {example}, or leave it unset")
+    return mapping

@@ -1,8 +1,12 @@
 """Expand what a user names (files, globs, directories) into the files to read.
 
 A directory that is a run of this project's trainer (see
-``rollout_common.run_directory``) is read from its ``rollouts/`` folder; any
-other directory is searched recursively for rollout files.
+``rollout_common.run_directory``) is read from its ``rollouts/`` folder, and a
+TRL ``output_dir`` (checkpoints, README, trainer_state.json beside
+``completions/``) from its ``completions/`` folder; any other directory is
+searched recursively for rollout files. ``.pt`` files are picked up only in
+folders named as :data:`TORCH_FOLDERS` (slime's ``rollout_data/``), so a
+search never unpickles a model checkpoint; name other ``.pt`` files explicitly.
 
 A search never leaves the directory it was given: a symbolic link in it
 (to a file or a folder) that points outside it, or nowhere, is not followed,
@@ -19,11 +23,16 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from diversity.load.records import SUFFIXES
+from diversity.load.records import SUFFIXES, TORCH_SUFFIX
 from rollout_common.errors import InputError, OptionError
 from rollout_common.run_directory import RunPaths, is_run_directory
 
 log = logging.getLogger("diversity")
+
+# The folder of a TRL output_dir that GRPOTrainer(log_completions=True) writes completions_{step:05d}.parquet into.
+TRL_COMPLETIONS = "completions"
+# Folders whose .pt files a directory search reads: slime's --dump-details D writes D/rollout_data/{id}.pt.
+TORCH_FOLDERS = ("rollout_data",)
 
 
 def as_list(paths: str | Path | Iterable[str | Path]) -> list[str | Path]:
@@ -70,9 +79,12 @@ def expand_paths(paths: str | Path | Iterable[str | Path]) -> list[tuple[Path, b
 
 
 def files_in_directory(directory: Path) -> list[Path]:
-    """Rollout files under a directory, not following links out of it; a trainer run is read from its rollouts/."""
+    """Rollout files under a directory, not following links out of it; a trainer run is read from its rollouts/
+    folder, a TRL output_dir from its completions/ folder."""
     if is_run_directory(directory):
         directory = RunPaths(directory).rollouts
+    elif any((directory / TRL_COMPLETIONS).glob("completions_*.parquet")):
+        directory = directory / TRL_COMPLETIONS
     root = directory.resolve()
     found = []
     for folder, subfolders, names in os.walk(directory):  # a linked folder is listed, never entered
@@ -82,13 +94,19 @@ def files_in_directory(directory: Path) -> list[Path]:
                 _warn_link(link, directory)
         for name in names:
             path = Path(folder, name)
-            if path.suffix not in SUFFIXES or name.startswith("."):
+            if not _is_rollout_file(path):
                 continue
             if path.is_symlink() and not (_stays_inside(path, root) and path.is_file()):
                 _warn_link(path, directory)
             elif path.is_file():
                 found.append(path)
     return sorted(found)
+
+
+def _is_rollout_file(path: Path) -> bool:
+    if path.name.startswith("."):
+        return False
+    return path.suffix in SUFFIXES or (path.suffix == TORCH_SUFFIX and path.parent.name in TORCH_FOLDERS)
 
 
 def _stays_inside(link: Path, root: Path) -> bool:

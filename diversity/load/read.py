@@ -1,15 +1,18 @@
-"""The loader's loop: expand the paths, open each file, read it as its format, fill lineage and phase."""
+"""The loader's loop: expand the paths, open each file, read it as its format, fill lineage, phase and split,
+then let each format look across its files (``Format.finish``)."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 
 from diversity import schema
-from diversity.load.formats import FORMATS, detect, expected_columns
+from diversity.load.formats import FORMATS, companion_reason, detect, expected_columns
+from diversity.load.formats.verl import VALIDATION_FOLDERS
 from diversity.load.options import LoadOptions
 from diversity.load.paths import as_list, expand_paths
 from diversity.load.records import SUFFIXES, open_records
@@ -17,10 +20,14 @@ from diversity.load.result import FileReport, LoadResult
 from rollout_common.errors import InputError
 from rollout_common.run_directory import ROLLOUTS
 
+if TYPE_CHECKING:
+    from diversity.load.formats.base import ReadFiles
+
 log = logging.getLogger("diversity")
 
-# Folders that trainers write their rollout files into: the run's name is the folder above.
-_ROLLOUT_FOLDERS = (ROLLOUTS, "completions", "rollout_data", "rollouts_data")
+# Folders that trainers write their rollout files into: the run's name is the folder above. verl has no
+# default for rollout_data_dir / validation_data_dir; these are the names its recipes and users give them.
+_ROLLOUT_FOLDERS = (ROLLOUTS, "completions", "rollout", "rollout_data", "rollouts_data", *VALIDATION_FOLDERS)
 
 
 def load_rollouts(
@@ -32,7 +39,8 @@ def load_rollouts(
         paths: files, globs or directories (one or several).
         options: how to read them (:class:`LoadOptions`); or give its fields
             as keywords instead: ``format=``, ``group_size=``, ``lineage=``,
-            ``phase=``, ``on_bad_row=``.
+            ``phase=``, ``on_bad_row=``, ``split=``, ``reward_weights=``,
+            ``columns=``.
 
     Returns:
         A polars DataFrame: the canonical columns first, then every other
@@ -45,53 +53,84 @@ def load_rollouts(
 def read_rollouts(
     paths: str | Path | Iterable[str | Path], options: LoadOptions | None = None, **option_values
 ) -> LoadResult:
-    """Like :func:`load_rollouts`, but also returns what was read from each file."""
+    """Like :func:`load_rollouts`, but also returns what was read from each file, and what was summed,
+    dropped, de-duplicated or warned about (:class:`LoadResult`)."""
     options = LoadOptions.given(options, option_values)
-    frames, reports, ignored = [], [], []
+    read, ignored, why_ignored = [], [], {}
     for path, found_in_directory in expand_paths(paths):
         records = open_records(path)
-        fmt = FORMATS[options.format] if options.format != "auto" else detect(records.columns)
+        fmt = FORMATS[options.format] if options.format != "auto" else detect(records.columns, options)
         if fmt is None:
+            reason = companion_reason(path.name)
             if found_in_directory:
                 ignored.append(str(path))
+                if reason:
+                    why_ignored[str(path)] = reason
                 continue
+            if reason:
+                raise InputError(path, f"not a rollout log: {reason}", fix="point at the rollout files beside it")
             raise InputError(
                 path,
                 f"columns {sorted(records.columns)} match no known rollout format",
-                fix=f"expected {expected_columns()}; or pass --format",
+                fix=f"expected {expected_columns()}; or pass --format, or for a table of your own name its "
+                    "columns: --columns prompt=COLUMN,response=COLUMN,...",
             )
         log.debug("%s: read as %s", path, fmt.title)
         report = FileReport(str(path), fmt.name, read=len(records.rows))
-        frame = _fill_lineage_and_phase(fmt.read(records, report, options), path, options)
+        read.append((report, _fill_labels(fmt.read(records, report, options), path, report, options)))
+    read = _finish(read, options)
+    for report, frame in read:
         report.rows = frame.height
         if report.skipped:
-            log.warning("%s: skipped %d bad row(s), first at %s", path, report.skipped, "; ".join(report.skipped_at))
-        if report.deduplicated:
-            log.warning("%s: dropped %d duplicate row(s)", path, report.deduplicated)
-        frames.append(frame)
-        reports.append(report)
-    if ignored:
-        log.warning("ignored %d file(s) that are not rollout logs: %s", len(ignored), ", ".join(ignored[:5]))
+            log.warning("%s: skipped %d bad row(s), first at %s", report.path, report.skipped,
+                        "; ".join(report.skipped_at))
+        for sentence in report.notes:
+            log.warning("%s: %s", report.path, sentence)
+    for path, reason in why_ignored.items():
+        log.info("%s: skipped, %s", path, reason)
+    unexplained = [path for path in ignored if path not in why_ignored]
+    if unexplained:
+        log.warning("ignored %d file(s) that are not rollout logs: %s", len(unexplained), ", ".join(unexplained[:5]))
+    if options.reward_weights is not None and not any(report.reward for report, _ in read):
+        log.warning("reward_weights given, but no file read sums reward columns (only TRL logs do): not used")
+    frames = [frame for _, frame in read if frame.height]
     if not frames:
         raise InputError(
             ", ".join(str(p) for p in as_list(paths)),
             "no rollout rows found",
-            fix=f"point at files ending in {', '.join(SUFFIXES)} that hold rollouts",
+            fix=f"point at files ending in {', '.join(SUFFIXES)} (or slime's rollout_data/*.pt) that hold rollouts",
         )
     frame = pl.concat(frames, how="diagonal_relaxed")
+    reports = [report for report, _ in read]
     for fmt in FORMATS.values():
         chosen = [r for r in reports if r.format == fmt.name]
         if chosen:
             where = chosen[0].path if len(chosen) == 1 else f"{len(chosen)} files"
             log.info("%s: read as %s, %d rows", where, fmt.title, sum(r.rows for r in chosen))
-    return LoadResult(schema.order_columns(frame), reports, ignored)
+    return LoadResult(schema.order_columns(frame), reports, ignored, why_ignored)
 
 
-def _fill_lineage_and_phase(frame: pl.DataFrame, path: Path, options: LoadOptions) -> pl.DataFrame:
-    """An explicit option wins, then the file's own value, then a default (the run's name; phase "1")."""
+def _fill_labels(frame: pl.DataFrame, path: Path, report: FileReport, options: LoadOptions) -> pl.DataFrame:
+    """Lineage, phase and split: an explicit option wins, then the file's own value, then a default
+    (the run's name; phase "1"; split "train")."""
     lineage = pl.lit(options.lineage, pl.String) if options.lineage is not None else pl.col("lineage").fill_null(_run_name(path))
     phase = pl.lit(options.phase, pl.String) if options.phase is not None else pl.col("phase").fill_null("1")
-    return frame.with_columns(lineage.alias("lineage"), phase.alias("phase"))
+    split = pl.col("split").fill_null("train")
+    if options.split is not None:
+        split = pl.lit(options.split, pl.String)
+        report.split = f"{options.split} (--split / split=)"
+    return frame.with_columns(lineage.alias("lineage"), phase.alias("phase"), split.alias("split"))
+
+
+def _finish(read: ReadFiles, options: LoadOptions) -> ReadFiles:
+    """Each format's cross-file step (``Format.finish``) over its files; the files keep their order."""
+    done = {}
+    for fmt in FORMATS.values():
+        mine = [pair for pair in read if pair[0].format == fmt.name]
+        if mine:
+            for report, frame in (fmt.finish(mine, options) if fmt.finish is not None else mine):
+                done[id(report)] = (report, frame)
+    return [done[id(report)] for report, _ in read if id(report) in done]
 
 
 def _run_name(path: Path) -> str:

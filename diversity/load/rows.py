@@ -4,9 +4,12 @@ A reader walks its file with :func:`each_row` and converts each record inside
 ``with guard:``; a field check that fails raises :class:`BadRow`, which the
 guard turns into an InputError naming the file, line or row and field, or,
 when bad rows are skipped, into a count and a location on the FileReport. A
-record that repeats one already kept is dropped by raising :class:`DuplicateRow`
-inside the guard, which counts it. Every record that passes through a guard is
-counted once, as kept, skipped or de-duplicated (see ``result``).
+record that repeats one already kept is left out by raising :class:`DuplicateRow`
+inside the guard, and a sound record the format leaves out by its own rule
+(an aborted sample, a failed request) by raising :class:`DroppedRow`; the
+reader notes each rule's count and reason (``FileReport.note``). Every record
+that passes through a guard is counted once, as kept, skipped, dropped or
+de-duplicated (see ``result``).
 """
 
 from __future__ import annotations
@@ -38,7 +41,11 @@ class BadRow(Exception):
 
 
 class DuplicateRow(Exception):
-    """The record repeats one already kept: the guard drops it and counts it as de-duplicated."""
+    """The record repeats one already kept: the guard leaves it out and counts it as de-duplicated."""
+
+
+class DroppedRow(Exception):
+    """The record is sound but the format leaves it out (an aborted sample): the guard counts it as dropped."""
 
 
 def string(record: dict, name: str, *, required: bool = True) -> str | None:
@@ -103,6 +110,41 @@ def number(record: dict, name: str) -> float | None:
     return result
 
 
+def put_messages(row: dict, record: dict, prompt: str = "prompt", response: str = "completion") -> None:
+    """``row["prompt"]`` and ``row["response"]`` from a record's fields, plain text or message lists; the roles
+    of message lists kept beside them (``prompt_roles``, ``response_roles``)."""
+    for name, field in (("prompt", prompt), ("response", response)):
+        row[name], roles = message_text(record, field)
+        if roles is not None:
+            row[f"{name}_roles"] = roles
+
+
+def message_text(record: dict, name: str) -> tuple[str, list[str] | None]:
+    """A prompt or response as text: a string as it is; a list of ``{role, content}`` messages (chat data in
+    TRL, verifiers, slime) as its contents joined by blank lines, with the roles (None for a string)."""
+    value = record.get(name)
+    if isinstance(value, str):
+        return value, None
+    if isinstance(value, (list, tuple)) and all(isinstance(m, dict) for m in value):
+        roles = [m.get("role") for m in value]
+        if all(isinstance(r, str) for r in roles):
+            return "\n\n".join(_content(m.get("content"), name) for m in value), roles
+    if value is None:
+        raise BadRow(name, "missing", f"every row needs a '{name}' string or message list")
+    raise BadRow(name, f"expected a string or a list of {{role, content}} messages, found {type(value).__name__}")
+
+
+def _content(content, name: str) -> str:
+    """A message's content: a string, null (a tool-call turn), or a list of parts whose text parts count."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, (list, tuple)):
+        return "".join(part.get("text") or "" for part in content if isinstance(part, dict))
+    raise BadRow(name, f"a message's content is {type(content).__name__}, not a string or a list of parts")
+
+
 def preview(value: Any) -> str:
     try:
         text = repr(value)
@@ -119,7 +161,8 @@ def each_row(records: Records, report: FileReport, skip: bool) -> Iterator[tuple
 
 
 class RowGuard:
-    """Turns a BadRow inside ``with guard:`` into an InputError or a counted skip."""
+    """Counts the record as kept, or turns a BadRow inside ``with guard:`` into an InputError or a counted skip,
+    and a DuplicateRow or DroppedRow into its count; ``failed`` says the record gave no rows."""
 
     def __init__(self, records: Records, report: FileReport, location: int, skip: bool):
         self.records, self.report, self.location, self.skip = records, report, location, skip
@@ -132,9 +175,12 @@ class RowGuard:
         if error is None:
             self.report.kept += 1
             return False
-        if isinstance(error, DuplicateRow):
+        if isinstance(error, (DuplicateRow, DroppedRow)):
             self.failed = True
-            self.report.deduplicated += 1
+            if isinstance(error, DuplicateRow):
+                self.report.deduplicated += 1
+            else:
+                self.report.dropped += 1
             return True
         if not isinstance(error, BadRow):
             return False

@@ -20,7 +20,7 @@ import scipy.sparse as sp
 
 from diversity.metrics.kernels import cosine_kernel, mean_off_diagonal, sparse_gram
 from diversity.metrics.sorted_rows import count_distinct, row_sums, run_starts, sorted_rows
-from diversity.metrics.text_engine import TOKEN_PATTERN, Corpus, Groups
+from diversity.metrics.text_engine import TOKEN_PATTERN, Corpus, Groups, normalise
 from diversity.metrics.validation import check_n, need_pairs
 from diversity.metrics.vendi import VENDI_Q, vendi_score_batch
 from diversity.metrics.vocabulary import compact
@@ -48,21 +48,50 @@ def repetition_fraction_batch(corpus: Corpus, n: int = REPETITION_N) -> np.ndarr
 
 
 def duplicate_fraction_batch(corpus: Corpus) -> np.ndarray:
-    """1 - distinct normalised responses / G; normalised = the token sequence (SPEC §1).
+    """1 - distinct normalised responses / G (SPEC §1).
 
-    Identical texts are one distinct text already; two different texts of a
-    group can still share a token sequence ("Yes." and "yes"), which needs as
-    many tokens, so only such texts are compared, exactly.
+    Normalised (:func:`~diversity.metrics.text_engine.normalise`): Unicode
+    case-folded, whitespace runs collapsed to one space and trimmed, nothing
+    else removed, so two responses that differ in any other character (an
+    operator, an emoji, punctuation) are distinct, whether or not they have
+    tokens. Identical texts are one distinct text already; only the texts
+    that could still match another of their group are normalised
+    (:func:`_normal_form_ids`).
     """
     docs, members = corpus.group_members
-    group = np.repeat(np.arange(corpus.groups.n_groups), members)
-    same_length = group * (int(corpus.doc_len.max(initial=0)) + 1) + corpus.doc_len[docs]  # (group, tokens)
-    _, inverse, counts = np.unique(same_length, return_inverse=True, return_counts=True)
-    suspect = np.flatnonzero(counts[inverse] > 1)
-    sequence = docs.copy()  # a text's own id where no other text of its group could match it
-    sequence[suspect] = len(corpus.distinct) + corpus.sequence_ids(docs[suspect])
-    distinct = count_distinct(sequence, len(corpus.distinct) + len(suspect), members)
-    return 1.0 - distinct / corpus.groups.sizes
+    forms, bound = _normal_form_ids(corpus, docs, members)
+    return 1.0 - count_distinct(forms, bound, members) / corpus.groups.sizes
+
+
+def _normal_form_ids(corpus: Corpus, docs: np.ndarray, members: np.ndarray) -> tuple[np.ndarray, int]:
+    """((K,) ids, bound): for each group's distinct texts ``docs``, an id that two texts of a group share
+    exactly when their normalised forms are equal.
+
+    Normalising keeps every ``\\w+`` token boundary (case folding maps word
+    characters to word characters and others to others; whitespace is never
+    inside a token), so under the default pattern two texts can only match
+    with as many tokens, and two ASCII texts only with the same token
+    sequence. Only texts sharing such a key with another text of their group
+    are normalised; under any other pattern every text is.
+    """
+    ids = docs.copy()  # a text that cannot match another of its group keeps its own id
+    if corpus.pattern == TOKEN_PATTERN:
+        group = np.repeat(np.arange(corpus.groups.n_groups), members)
+        _, bucket, counts = np.unique(group * (int(corpus.doc_len.max(initial=0)) + 1) + corpus.doc_len[docs],
+                                      return_inverse=True, return_counts=True)  # (group, tokens)
+        ascii_text = np.fromiter(map(str.isascii, corpus.distinct), dtype=bool, count=len(corpus.distinct))[docs]
+        mixed = np.bincount(bucket, weights=(~ascii_text).astype(float), minlength=len(counts)) > 0
+        suspect = counts[bucket] > 1
+        pure = np.flatnonzero(suspect & ~mixed[bucket])  # all-ASCII buckets: split them by token sequence
+        sequence = bucket[pure] * (len(pure) + 1) + corpus.sequence_ids(docs[pure])
+        _, at, repeats = np.unique(sequence, return_inverse=True, return_counts=True)
+        chosen = np.sort(np.concatenate([np.flatnonzero(suspect & mixed[bucket]), pure[repeats[at] > 1]]))
+    else:
+        chosen = np.arange(len(docs))
+    seen: dict[str, int] = {}
+    forms = [seen.setdefault(normalise(corpus.distinct[k]), len(seen)) for k in docs[chosen].tolist()]
+    ids[chosen] = len(corpus.distinct) + np.asarray(forms, dtype=np.int64)
+    return ids, len(corpus.distinct) + len(seen)
 
 
 def distinct_n_batch(corpus: Corpus, n: int = DISTINCT_N) -> np.ndarray:
@@ -209,7 +238,7 @@ def repetition_fraction(texts: Sequence[str], n: int = REPETITION_N, pattern: st
 
 
 def duplicate_fraction(texts: Sequence[str], pattern: str = TOKEN_PATTERN) -> float:
-    """1 - distinct responses / G, responses compared as token sequences (case and punctuation ignored)."""
+    """1 - distinct responses / G, responses compared after case folding and collapsing whitespace only."""
     return float(duplicate_fraction_batch(Corpus.single(texts, pattern))[0])
 
 

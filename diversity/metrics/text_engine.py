@@ -10,6 +10,15 @@ digits and underscores). Every lexical function takes it as ``pattern``.
 
 Token ids and n-gram ids are exact (one id per distinct string), so every
 count the lexical metrics make from them is exact, not hashed.
+
+Texts without tokens **[ours]**: a response of emoji, punctuation or
+operators only ("🙂", "?!", "x > y" has tokens, "> <" has none) has zero
+tokens under ``\\w+``. Every lexical metric still gives a defined value
+(each registry entry's ``without_tokens`` says which): seq-rep-n 0, an empty
+n-gram set for Jaccard (J(∅, ∅) = 1), no n-gram for distinct-n, a zero count
+vector for n-gram Vendi; duplicates (:func:`normalise`) and compression read
+the text itself, so two different token-less responses are never duplicates.
+CJK text is tokens: each run of letters is one token.
 """
 
 from __future__ import annotations
@@ -63,6 +72,13 @@ class Groups:
                 continue
             chosen = np.flatnonzero(self.sizes == size)
             yield int(size), chosen, self.starts[chosen, None] + np.arange(size)
+
+
+def normalise(text: str) -> str:
+    """The form in which two responses are compared for duplicates (SPEC §1): Unicode case-folded
+    (``str.casefold``), whitespace runs (``str.isspace``) collapsed to one space, leading and trailing
+    whitespace removed; nothing else. "x > y" and "x < y" stay distinct; "Yes " and "yes" do not."""
+    return " ".join(text.casefold().split())
 
 
 def tokenize(texts: Sequence[str], pattern: str = TOKEN_PATTERN) -> list[list[str]]:

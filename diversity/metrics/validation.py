@@ -76,3 +76,36 @@ def need_pairs(count: int, name: str) -> None:
     """Metric ``name`` compares pairs, so its group holds at least 2 responses."""
     if count < 2:
         raise OptionError(f"{name} compares pairs of responses and needs a group of at least 2, got {count}")
+
+
+def check_correct(correct, count: int | None = None) -> np.ndarray:
+    """One flag per response as a bool array: booleans, or numbers that are exactly 0 or 1 (never NaN).
+
+    ``count``, when given, is how many responses the flags must cover.
+    """
+    flags = np.asarray(correct)
+    if flags.ndim != 1:
+        raise OptionError(f"correct must be a 1-D sequence with one flag per response, got shape {flags.shape}")
+    if count is not None and len(flags) != count:
+        raise OptionError(f"{len(flags)} correct flags for {count} responses; give one flag per response")
+    if flags.dtype != bool:
+        if not np.issubdtype(flags.dtype, np.number) or not np.isin(flags, (0, 1)).all():
+            raise OptionError("correct flags must be booleans (or 0 / 1); decide what counts as correct first, "
+                              "e.g. reward >= a threshold")
+        flags = flags.astype(bool)
+    return flags
+
+
+def check_rewards(rewards, count: int | None = None) -> np.ndarray:
+    """One reward per response as float64; NaN marks a missing reward (its group gets no value)."""
+    try:
+        values = np.asarray(rewards, dtype=np.float64)  # None becomes NaN
+    except (TypeError, ValueError):
+        raise OptionError("rewards must be numbers (None or NaN for a missing one)") from None
+    if values.ndim != 1:
+        raise OptionError(f"rewards must be a 1-D sequence with one reward per response, got shape {values.shape}")
+    if count is not None and len(values) != count:
+        raise OptionError(f"{len(values)} rewards for {count} responses; give one reward per response")
+    if np.isinf(values).any():
+        raise OptionError("rewards contain infinite values")
+    return values

@@ -17,7 +17,7 @@ import polars as pl
 
 from diversity.analysis import COLLAPSE_RATIO, Analysis, analyse, headline, most_collapsed_prompts
 from diversity.plots import make_figures
-from diversity.report import html
+from diversity.report import html, page_data
 from rollout_common.files import atomic_path, check_output_path
 from rollout_common.provenance import package_version
 
@@ -45,6 +45,7 @@ class Report:
     provenance: dict
     lineages: list[str] = field(default_factory=list)
     findings: str | None = None  # plain text shown as-is (escaped), e.g. an experiment's claims table
+    page_data: dict | None = None  # the interactive charts' and group browser's data (diversity.report.page_data)
 
     def render(self, fragment: bool = False) -> str:
         """The report as HTML: a whole page, or a fragment for a notebook cell."""
@@ -79,6 +80,8 @@ def build_report(
     extra_metrics: Sequence[str] = (),
     collapsed_prompts: int = 3,
     findings: str | None = None,
+    group_steps: Sequence[int] | None = None,
+    groups_per_step: int | None = None,
     **analyse_options,
 ) -> Report:
     """Score what needs scoring and assemble a :class:`Report`.
@@ -92,6 +95,8 @@ def build_report(
         extra_metrics: registered metrics drawn as a further figure.
         collapsed_prompts: how many of the least diverse prompts to show.
         findings: plain text shown under the headline (an experiment's claims).
+        group_steps, groups_per_step: which scored groups the page's browser carries
+            (:func:`diversity.report.page_data.select_groups`; default: all that fit ~3 MB).
         **analyse_options: passed to :func:`~diversity.analysis.analyse`
             (``load_options`` (a LoadOptions), ``metrics``, ``embedder``,
             ``cache_dir``, ``score_splits``, ``progress``, ...).
@@ -102,7 +107,8 @@ def build_report(
     figures = [Figure(caption, _png(figure)) for _, caption, figure in make_figures(analysis, extra_metrics)]
     groups = analysis.scores.groups
     names = analysis.metric_names
-    collapse_metric = "vendi_score" if "vendi_score" in names else names[0] if names else ""
+    diverse = [n for n in names if METRICS[n].measures_diversity]
+    collapse_metric = "vendi_score" if "vendi_score" in diverse else diverse[0] if diverse else ""
     collapsed = []
     if collapse_metric and analysis.rollouts.height:
         collapsed = most_collapsed_prompts(
@@ -116,10 +122,11 @@ def build_report(
         figures=figures,
         collapsed=collapsed,
         collapsed_metric=collapse_metric,
-        definitions=_definitions(names),
+        definitions=_definitions(names, analysis.scores.settings),
         provenance=_provenance(analysis),
         lineages=lineages,
         findings=findings,
+        page_data=page_data.page_data(analysis, group_steps=group_steps, groups_per_step=groups_per_step),
     )
 
 
@@ -129,26 +136,29 @@ def _png(figure) -> bytes:
     return buffer.getvalue()
 
 
-def _definitions(metric_names: Sequence[str]) -> list[dict]:
+def _definitions(metric_names: Sequence[str], settings: dict[str, str]) -> list[dict]:
+    """The registry's definition, direction and range of each metric shown, and for the metrics that
+    read correctness, what counted as correct here (and pass_at_k's k)."""
     from diversity.metrics.registry import METRICS
 
     rows = []
     for name in metric_names:
         spec = METRICS[name]
         low, high = spec.range
-        rows.append({
-            "name": name,
-            "description": spec.description,
-            "direction": "higher = more diverse" if spec.higher_is_more_diverse else "higher = less diverse",
-            "range": f"[{low}, {high}]",
-        })
+        description = spec.description
+        if "correct" in spec.needs and settings.get("correct"):
+            description += f" Correct here: {settings['correct']}."
+        if "k" in spec.parameters and settings.get("pass_k"):
+            description += f" k here: {settings['pass_k']}."
+        rows.append({"name": name, "description": description, "direction": spec.direction, "range": f"[{low}, {high}]"})
     return rows
 
 
 def _provenance(analysis: Analysis) -> dict:
     loaded = analysis.loaded
     files = [vars(f) for f in loaded.files] if loaded is not None else []
-    files += [{"path": str(p), "format": "saved scores", "rows": "-", "skipped": 0, "skipped_at": []}
+    files += [{"path": str(p), "format": "saved scores", "rows": "-", "skipped": 0, "skipped_at": [], "reward": None,
+               "split": None, "counts": {}, "notes": []}
               for p in analysis.saved]
     return {
         "files": files,
@@ -156,6 +166,7 @@ def _provenance(analysis: Analysis) -> dict:
         "rows": loaded.frame.height if loaded is not None else "-",
         "groups": analysis.scores.groups.height,
         "skipped": loaded.skipped if loaded is not None else 0,
+        "counts": loaded.counts if loaded is not None else {},
         "embedder": analysis.scores.embedder or analysis.embedder,
         "packages": {name: package_version(name) for name in _PACKAGES},
         "configs": {run.name: json.dumps(run.config.raw, indent=2, sort_keys=True) for run in analysis.runs},

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
+from diversity.report import page_data
 from rollout_common.provenance import package_version
 
 if TYPE_CHECKING:
@@ -30,8 +31,10 @@ def render(report: Report, fragment: bool = False) -> str:
         autoescape=True,
         undefined=jinja2.StrictUndefined,
     )
-    return environment.get_template(TEMPLATE).render(
+    page = environment.get_template(TEMPLATE).render(
         fragment=fragment,
+        csp=page_data.CSP_SLOT,
+        interactive=page_data.app_html(report.page_data, fragment) if report.page_data else "",
         title=report.title,
         generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         version=package_version("rollout-diversity"),
@@ -46,6 +49,7 @@ def render(report: Report, fragment: bool = False) -> str:
         provenance=report.provenance,
         findings=report.findings,
     )
+    return page if fragment else page_data.seal(page)
 
 
 def headline_grid(headline: pl.DataFrame) -> dict:

@@ -31,15 +31,54 @@ def _add_fields(parser: argparse.ArgumentParser, sections: dict[str, type]) -> N
             )
 
 
+class _HelpWithRegistries(argparse.Action):
+    """``train --help``, listing the registries below the options; they are imported only then, as the
+    methods and losses need torch and building the parser must not."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help="show this help message and exit")
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        parser.epilog = registries_text()
+        parser.print_help()
+        parser.exit()
+
+
+def registries_text() -> str:
+    """The tasks, methods (with the defaults each sets), aggregations and KL estimators, for ``--help``."""
+    from trainers.losses import AGGREGATIONS, KL_ESTIMATORS
+    from trainers.methods import METHODS
+    from trainers.tasks import TASKS
+
+    def table(title: str, rows: dict[str, str]) -> list[str]:
+        width = max(map(len, rows))
+        return [title, *(f"  {name:<{width}}  {text}" for name, text in rows.items()), ""]
+
+    methods = {}
+    for name, method in METHODS.items():
+        sets = [f"--{k.replace('_', '-')} {v}" for k, v in method.rl_defaults.items()]
+        notes = (["entropy target"] if method.uses_target else []) + ([f"sets {', '.join(sets)}"] if sets else [])
+        methods[name] = method.description + (f" [{'; '.join(notes)}]" if notes else "")
+    return "\n".join([
+        *table("tasks (--task):", {name: task.description for name, task in TASKS.items()}),
+        *table("methods (--method), each one difference on GRPO:", methods),
+        *table("aggregations (--aggregation):", AGGREGATIONS),
+        *table("KL estimators (--kl-estimator):", KL_ESTIMATORS),
+    ]).rstrip()
+
+
 def register(subparsers) -> None:
     from trainers.config import SECTIONS, WARMUP_SECTIONS
 
     train = subparsers.add_parser(
         "train", help="train a GRPO / REPO-R / ... lineage on a synthetic task, logging rollouts",
         description=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter,
+        add_help=False,
     )
+    train.add_argument("-h", "--help", action=_HelpWithRegistries)
     _add_fields(train, SECTIONS)
-    train.add_argument("--resume", action="store_true", help="continue --out from its last checkpoint (same options; --steps may grow)")
+    train.add_argument("--resume", action="store_true",
+                       help="continue --out from its last checkpoint (same options; --steps may grow)")
     train.add_argument("--force", action="store_true", help="delete an existing run in --out and start over")
     train.set_defaults(handler=run_train)
 
@@ -58,18 +97,16 @@ def _values(args: argparse.Namespace) -> dict:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    import json
-    from pathlib import Path
-
+    from rollout_common.run_directory import RunPaths, read_config
     from trainers.config import TrainConfig
     from trainers.loop import train
 
     values = _values(args)
     config = TrainConfig.from_flat(values)
     if args.resume and values.get("out"):
-        saved = Path(values["out"]) / "config.json"
-        if saved.is_file():  # the run's own options, then whatever was given again on the command line
-            base = TrainConfig.from_dict({k: v for k, v in json.loads(saved.read_text()).items() if k != "derived"})
+        if RunPaths(values["out"]).config.is_file():  # the run's own options, then whatever was given again
+            saved = read_config(values["out"]).raw
+            base = TrainConfig.from_dict({k: v for k, v in saved.items() if k != "derived"})
             config = TrainConfig.from_flat({**_flat(base), **{k: v for k, v in values.items() if v is not None}})
     out = train(config, resume=args.resume, force=args.force, progress=not args.quiet)
     print(out)

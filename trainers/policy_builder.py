@@ -1,4 +1,4 @@
-"""Constructing policies and tokenizers: the built-in tiny GPT, or a Hugging Face model
+"""Building a policy and its tokenizer on a device: the built-in tiny GPT, or a Hugging Face model
 from a local directory (nothing is ever downloaded)."""
 
 from __future__ import annotations
@@ -39,7 +39,8 @@ def build_policy(config: PolicyConfig, device: torch.device):
         return tokenizer, TinyGPT(gpt).to(device=device, dtype=dtype)
     path = Path(config.model)
     if not (path / "config.json").is_file():
-        raise OptionError(f"--model {path}: not a Hugging Face model directory (no config.json); give a local directory or 'tiny'")
+        raise OptionError(f"--model {path}: not a Hugging Face model directory (no config.json); "
+                          "give a local directory or 'tiny'")
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     try:

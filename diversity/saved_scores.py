@@ -1,0 +1,83 @@
+"""Saved scores beside logs: a saved score stands for its logs, and one table never mixes two ways of scoring.
+
+:func:`diversity.analysis.analyse` takes saved ``Scores`` files and logs in any
+mix. The groups of the logs that a saved file already holds are not scored
+again (:func:`not_yet_scored`), a group held by two saved files counts once
+(:func:`once_per_group`), and scoring is refused when it would put metrics
+made with two embedders or token patterns into one table
+(:func:`check_same_settings`, :func:`check_can_join`), with the flag that fixes it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import polars as pl
+
+from diversity.schema import GROUP_KEYS
+from rollout_common.errors import OptionError
+
+log = logging.getLogger("diversity")
+
+
+def not_yet_scored(rollouts: pl.DataFrame, saved: Sequence) -> pl.DataFrame:
+    """The rollouts whose group no saved Scores holds: a saved score stands for its logs, never scored twice."""
+    keys = [part.groups.select(GROUP_KEYS) for part in saved if part.groups.height]
+    if not keys or not rollouts.height:
+        return rollouts
+    covered = pl.concat(keys, how="vertical_relaxed").unique()
+    fresh = rollouts.join(covered, on=list(GROUP_KEYS), how="anti", nulls_equal=True, maintain_order="left")
+    known = rollouts.select(GROUP_KEYS).unique().height - fresh.select(GROUP_KEYS).unique().height
+    if known:
+        log.info("%d group(s) of the logs are in the saved scores: their saved scores stand, not scored again", known)
+    return fresh
+
+
+def once_per_group(scores):
+    """A group given twice (in two saved files, or saved and in the logs) is one group: the first stands."""
+    groups = scores.groups.unique(subset=list(GROUP_KEYS), keep="first", maintain_order=True)
+    if groups.height < scores.groups.height:
+        log.warning("%d group(s) appear in more than one saved scores file: each is counted once (the first)",
+                    scores.groups.height - groups.height)
+        return type(scores)(groups, scores.metrics, scores.settings)
+    return scores
+
+
+def check_same_settings(saved: Sequence[tuple[Path, object]]) -> None:
+    """Saved scores made with different embedders (or token patterns) cannot share one table."""
+    for setting, flag in (("embedder", "--embedder"), ("token_pattern", "--token-pattern")):
+        made = {path: part.settings.get(setting) for path, part in saved if part.settings.get(setting) not in (None, "none")}
+        if len(set(made.values())) > 1:
+            listed = "; ".join(f"{path}: {value}" for path, value in made.items())
+            raise OptionError(f"saved scores were made with different {setting.replace('_', ' ')}s ({listed}); "
+                              f"their metrics are not comparable in one table: re-score the logs of all of them "
+                              f"with one {flag}, or report them separately")
+
+
+def check_can_join(saved: Sequence[tuple[Path, object]], metrics, embedder, batch_size, token_pattern) -> None:
+    """Scoring new logs beside saved scores must use the saved scores' embedder and token pattern."""
+    from diversity.embedding import get_embedder
+    from diversity.metrics import TOKEN_PATTERN
+    from diversity.metrics.registry import resolve
+
+    kinds = {spec.kind for spec in resolve(metrics)}
+    ours = {"embedder": get_embedder(embedder, batch_size).id if "embedding" in kinds else None,
+            "token_pattern": (token_pattern or TOKEN_PATTERN) if "lexical" in kinds else None}
+    for path, part in saved:
+        for setting, value in ours.items():
+            theirs = part.settings.get(setting)
+            if value is None or theirs in (None, "none") or theirs == value:
+                continue
+            fix = (f"--embedder {_embedder_name(theirs)}" if setting == "embedder" else f"--token-pattern '{theirs}'")
+            raise OptionError(
+                f"{path} was scored with {setting.replace('_', ' ')} {theirs}, the other logs would be scored with "
+                f"{value}: one table would mix the two. Pass {fix} to score them as the saved file was, or drop "
+                f"{path} and score every log again")
+
+
+def _embedder_name(embedder_id: str) -> str:
+    """The --embedder value that gives ``embedder_id`` (``minilm:...`` → minilm)."""
+    kind, _, rest = embedder_id.partition(":")
+    return rest if kind == "sentence-transformers" else kind

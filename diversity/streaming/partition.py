@@ -1,0 +1,121 @@
+"""Regroup rows that arrive in any order into buckets of whole groups, in group-key order, on disk.
+
+A log need not be sorted by group: verl reorders rows, and several runs' or
+steps' files interleave. :class:`Spill` writes the rows to disk as they come
+(an Arrow IPC file per chunk) and keeps the group key of every k-th row as a
+sample. The sample's quantiles cut the key range into buckets of about
+``chunk_rows`` rows; a second pass moves every row into its bucket.
+
+Buckets are disjoint ranges of the group key (lineage, phase, step, split,
+group_id), in the order ``diversity.score`` sorts groups, so a group lies in
+one bucket, and scoring the buckets in order and appending the results gives
+``score``'s table row for row. Memory holds one chunk at a time, plus the
+sample (:data:`SAMPLES_PER_CHUNK` keys a chunk). A bucket is one file, or a
+few when the files' columns differ; at most :data:`MAX_BUCKETS` are open at
+once, so past ``MAX_BUCKETS * chunk_rows`` rows the buckets grow beyond a chunk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import polars as pl
+
+from diversity.schema import GROUP_KEYS
+from diversity.streaming.reading import ROW
+
+BUCKET = "_bucket"
+SAMPLES_PER_CHUNK = 1024
+MAX_BUCKETS = 512
+_IPC_OPTIONS = {"compression": "lz4"}
+
+
+class Spill:
+    """Canonical rows on disk (:meth:`add`), given back as buckets of whole groups in key order (:meth:`buckets`)."""
+
+    def __init__(self, folder: Path, chunk_rows: int):
+        self.folder, self.chunk_rows = Path(folder), chunk_rows
+        self.parts: list[Path] = []
+        self.samples: list[pl.DataFrame] = []
+        self.rows = 0
+        self._every = max(1, chunk_rows // SAMPLES_PER_CHUNK)
+
+    def add(self, frame: pl.DataFrame) -> None:
+        """Write one chunk of rows (with ``_row``) and sample its keys: the rows whose position is a multiple of k."""
+        path = self.folder / f"part-{len(self.parts):06d}.arrow"
+        frame.write_ipc(path, **_IPC_OPTIONS)
+        self.parts.append(path)
+        self.samples.append(frame.select(GROUP_KEYS).gather_every(self._every, offset=-self.rows % self._every))
+        self.rows += frame.height
+
+    def splitters(self) -> pl.DataFrame:
+        """The sorted group keys that start buckets 1, 2, ...: a bucket is the keys from its splitter to the next."""
+        sample = pl.concat(self.samples).sort(GROUP_KEYS)
+        count = min(MAX_BUCKETS, -(-self.rows // self.chunk_rows))
+        at = [sample.height * i // count for i in range(1, count)]
+        return sample.select(pl.all().gather(at)).unique(maintain_order=True)
+
+    def buckets(self, progress: bool = False) -> Iterator[pl.DataFrame]:
+        """Each bucket's rows in log order (``_row`` kept), bucket after bucket in key order; each file is
+        deleted once read."""
+        from tqdm.auto import tqdm
+
+        splitters = self.splitters()
+        files = _BucketFiles(self.folder)
+        for path in tqdm(self.parts, desc="partitioning", unit="chunk", disable=not progress, leave=False):
+            frame = assign_buckets(pl.read_ipc(path), splitters)
+            for (bucket,), rows in frame.partition_by(BUCKET, as_dict=True, include_key=False).items():
+                files.write(bucket, rows)
+            path.unlink()
+        for bucket, paths in sorted(files.close().items()):
+            frames = [pl.read_ipc(p) for p in paths]
+            for p in paths:
+                p.unlink()
+            yield pl.concat(frames, how="diagonal_relaxed").sort(ROW)
+
+
+def assign_buckets(frame: pl.DataFrame, splitters: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` with ``_bucket``: how many splitters are <= the row's group key, in polars' sort order.
+
+    The part's distinct keys and the splitters are sorted together (a
+    splitter before an equal key); the running count of splitters is each key's bucket.
+    """
+    if splitters.is_empty():
+        return frame.with_columns(pl.lit(0, pl.Int64).alias(BUCKET))
+    keys = frame.select(GROUP_KEYS).unique()
+    marked = pl.concat([keys.with_columns(_splitter=pl.lit(False)), splitters.with_columns(_splitter=pl.lit(True))])
+    ordered = marked.sort([*GROUP_KEYS, "_splitter"], descending=[False] * len(GROUP_KEYS) + [True])
+    buckets = (ordered.with_columns(pl.col("_splitter").cum_sum().cast(pl.Int64).alias(BUCKET))
+               .filter(~pl.col("_splitter")).drop("_splitter"))
+    return frame.join(buckets, on=list(GROUP_KEYS), how="left", nulls_equal=True)
+
+
+class _BucketFiles:
+    """One open IPC file per bucket; a chunk whose columns differ from its bucket's file starts a new file."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.open: dict[int, tuple[object, object]] = {}  # bucket -> (writer, schema)
+        self.paths: dict[int, list[Path]] = {}
+
+    def write(self, bucket: int, rows: pl.DataFrame) -> None:
+        import pyarrow as pa
+
+        table = rows.to_arrow()
+        writer, schema = self.open.get(bucket, (None, None))
+        if writer is not None and not table.schema.equals(schema):
+            writer.close()
+            writer = None
+        if writer is None:
+            path = self.folder / f"bucket-{bucket:05d}-{len(self.paths.get(bucket, [])):03d}.arrow"
+            writer = pa.ipc.new_file(path, table.schema, options=pa.ipc.IpcWriteOptions(**_IPC_OPTIONS))
+            self.open[bucket] = (writer, table.schema)
+            self.paths.setdefault(bucket, []).append(path)
+        writer.write_table(table)
+
+    def close(self) -> dict[int, list[Path]]:
+        for writer, _ in self.open.values():
+            writer.close()
+        self.open.clear()
+        return self.paths
