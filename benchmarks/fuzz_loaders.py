@@ -4,28 +4,39 @@
     .venv/bin/python benchmarks/fuzz_loaders.py --per-format 300 --seed 1 --workers 2
     .venv/bin/python benchmarks/fuzz_loaders.py --replay verl:17         # one case again, in this process
 
-The valid files (seeds) are written here for each format (canonical as JSONL,
-Parquet and CSV; TRL; verl; NoveltyBench) and taken from ``data/demo/``. Each
-case applies one mutation, chosen by a generator seeded with (``--seed``,
-format, case number), so a case is reproducible from its name: byte flips,
-truncation, duplicated and deleted lines or rows, a field's type swapped,
-huge numbers, deep nesting, invalid UTF-8, a line replaced by another JSON
-value, a splice of two files, and for Parquet a damaged footer and columns
-rewritten with other types, encodings and compressions. The load options are
-drawn too (``--format`` forced or auto, ``--group-size``, ``--on-bad-row``).
+The valid files (seeds) are written here (canonical as JSONL, Parquet and
+CSV; TRL; verl; NoveltyBench) and taken from ``data/demo/`` and from the
+real-library fixtures in ``tests/data/real/`` (every format the registry has:
+SkyRL, slime's torch files, lm-eval, batch output, verifiers, tables as JSONL,
+CSV, Parquet and a ``save_to_disk`` Arrow folder, and TRL, verl and
+NoveltyBench as their libraries wrote them). Each case applies one
+mutation, chosen by a generator seeded with (``--seed``, format, case
+number), so a case is reproducible from its name: byte flips, truncation,
+duplicated and deleted lines or rows, a field's type swapped (at the top or
+nested), huge numbers, deep nesting, invalid UTF-8, a line replaced by
+another JSON value, a splice of two files; for Parquet and Arrow a damaged
+footer and columns rewritten with other types, encodings and compressions;
+for torch files the unpickled values changed (a payload of another shape,
+one value shared a billion times, an object whose unpickling would run
+code). A mutated file keeps its folder's and its own name (SkyRL's step, an
+lm-eval task, slime's rollout id come from them). The load options are drawn
+too (``--format`` forced or auto, ``--group-size``, ``--on-bad-row``, a
+table's ``--columns``).
 
 Each mutated file goes to ``read_rollouts`` and to ``inspect`` (its ``main()``
 in the worker, output captured), with the same options. The outcomes allowed:
 
-- ``loaded``: a table, every record counted (read = kept + skipped +
-  de-duplicated, frame rows = the reports' rows), and ``inspect`` exits 0;
+- ``loaded``: a table, every record counted (read = kept + skipped + dropped
+  + de-duplicated, frame rows = the reports' rows), and ``inspect`` exits 0;
 - ``error``: a ``DiversityError`` whose message is one line, and ``inspect``
   exits 2 printing exactly one line ``rollout-diversity inspect: error: ...``.
 
 Anything else is a finding: another exception, a traceback, the two
 disagreeing, a case running past ``--timeout`` seconds (the worker is
-killed), or a worker dying (a crash, or memory past ``--memory-mb``, its
-address-space limit). Findings are printed with their case name; the exit
+killed), a worker dying (a crash), a case whose peak resident memory passes
+``--memory-mb`` (measured per case from the kernel's high-water mark; the
+parent also kills a worker whose memory passes it mid-case), or code from a
+torch file having run. The table's last line gives the largest peak. Findings are printed with their case name; the exit
 status is 1 when there is any, or when a registered format has no seed.
 """
 
@@ -50,8 +61,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.fuzz_mutations import mutate  # noqa: E402
+from benchmarks.fuzz_mutations import CODE_RAN, mutate  # noqa: E402
 
+# Seeds read with options of their own: a table of your own columns is one only with a mapping.
+USER_COLUMNS = {"prompt": "question", "response": "answer", "group_id": "uid", "step": "iteration", "reward": "score"}
+SEED_OPTIONS = {"user_columns.jsonl": {"columns": USER_COLUMNS}, "user_columns.csv": {"columns": USER_COLUMNS}}
+TRL_GROUP = 4  # num_generations of the written and the real TRL seeds
 
 def write_seeds(folder: Path) -> dict[str, list[Path]]:
     """Valid files of every format, by format name: written here, plus the shipped demo logs."""
@@ -93,25 +108,47 @@ def write_seeds(folder: Path) -> dict[str, list[Path]]:
         {"id": "a", "prompt": "Tell a joke.", "model": "m", "generations": ["j1", "j2", "j3"]},
         {"id": "b", "prompt": "Name a colour.", "model": "m", "generations": ["red", "red"]},
     ]))
-    for path in sorted((REPO / "data" / "demo").rglob("*")):
+    for path in sorted((REPO / "data" / "demo").rglob("*")) + real_seeds():
         if path.is_file():
-            report, = read_rollouts(path, group_size=4).files
+            report, = read_rollouts(path, group_size=TRL_GROUP, **SEED_OPTIONS.get(path.name, {})).files
             seeds.setdefault(report.format, []).append(path)
     return seeds
+
+
+def real_seeds() -> list[Path]:
+    """Every file of tests/data/real/ the loader reads as rollouts (not the pickled-class dump it refuses)."""
+    from diversity.load import read_rollouts
+    from diversity.load.records import SUFFIXES, TORCH_SUFFIX
+    from rollout_common.errors import InputError
+
+    chosen = []
+    for path in sorted((REPO / "tests" / "data" / "real").rglob("*")):
+        if path.is_file() and (path.suffix in SUFFIXES or path.suffix == TORCH_SUFFIX):
+            try:
+                read_rollouts(path, group_size=TRL_GROUP, **SEED_OPTIONS.get(path.name, {}))
+            except InputError:
+                continue
+            chosen.append(path)
+    return chosen
 
 
 # ---------------------------------------------------------------- one case, in a worker
 
 
-def case_options(format_name: str, rng: random.Random) -> tuple[dict, list[str]]:
+def case_options(format_name: str, source: Path, rng: random.Random) -> tuple[dict, list[str]]:
     """(LoadOptions fields, the same as inspect flags) drawn for one case."""
     from diversity.load.formats import FORMATS
 
-    fmt = rng.choice(["auto"] * 5 + [format_name] + list(FORMATS))
+    fmt = rng.choice(["auto"] * 8 + [format_name] * 2 + list(FORMATS))
     group_size = rng.choice([4, 4, 4, 3, 1, None]) if format_name == "trl" else rng.choice([None, None, None, 2])
     on_bad_row = rng.choice(["error", "skip"])
+    options = {"format": fmt, "group_size": group_size, "on_bad_row": on_bad_row}
     flags = ["--format", fmt, "--on-bad-row", on_bad_row] + (["--group-size", str(group_size)] if group_size else [])
-    return {"format": fmt, "group_size": group_size, "on_bad_row": on_bad_row}, flags
+    columns = SEED_OPTIONS.get(source.name, {}).get("columns")
+    if columns and rng.random() < 0.9:
+        options["columns"] = columns
+        flags += ["--columns", ",".join(f"{field}={column}" for field, column in columns.items())]
+    return options, flags
 
 
 def check_load(path: Path, options: dict) -> tuple[str, str]:
@@ -128,7 +165,7 @@ def check_load(path: Path, options: dict) -> tuple[str, str]:
     except Exception as error:  # noqa: BLE001 - what the fuzzer is looking for
         return "finding", f"{type(error).__name__}: {error}\n{traceback.format_exc()}"
     for report in result.files:
-        if report.read != report.kept + report.skipped + report.deduplicated:
+        if report.read != report.kept + report.skipped + report.dropped + report.deduplicated:
             return "finding", f"records unaccounted for: {report}"
     if result.frame.height != sum(r.rows for r in result.files):
         return "finding", f"frame has {result.frame.height} rows, the reports {sum(r.rows for r in result.files)}"
@@ -162,17 +199,19 @@ def run_case(seeds: dict[str, list[Path]], name: str, seed: int, folder: Path) -
     source = seeds[format_name][int(number) % len(seeds[format_name])]
     others = [p for paths in seeds.values() for p in paths]
     mutation, data = mutate(source, rng, others)
-    relative = source.relative_to(source.parents[1]) if source.parent.name == "completions" else Path(source.name)
     case_folder = folder / f"case{number}"
-    path = case_folder / relative
+    path = case_folder / source.parent.name / source.name  # its folder's name says things (a step, a split)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
-    options, flags = case_options(format_name, rng)
+    options, flags = case_options(format_name, source, rng)
+    CODE_RAN.unlink(missing_ok=True)
     try:
         load, load_detail = check_load(path, options)
         shown, shown_detail = check_inspect(path, flags)
     finally:
         shutil.rmtree(case_folder)
+    if CODE_RAN.exists():
+        return mutation, "finding", f"code from the file ran (it created {CODE_RAN})"
     if "finding" in (load, shown):
         return mutation, "finding", load_detail if load == "finding" else shown_detail
     if load != shown:
@@ -180,8 +219,29 @@ def run_case(seeds: dict[str, list[Path]], name: str, seed: int, folder: Path) -
     return mutation, load, load_detail
 
 
+def peak_mb(reset: bool = False) -> float:
+    """This process's peak resident memory (VmHWM) since the last reset, in MB; ``reset`` starts a new peak."""
+    if reset:
+        with contextlib.suppress(OSError):
+            Path("/proc/self/clear_refs").write_text("5")  # 5: reset the peak resident set size (Linux >= 4.0)
+        return 0.0
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def resident_mb(pid: int) -> float:
+    try:
+        return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * resource.getpagesize() / 1024**2
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 def worker(connection, seeds: dict[str, list[Path]], seed: int, memory_mb: int) -> None:
-    limit = memory_mb * 1024**2
+    # A backstop against one giant allocation; torch, polars and pyarrow reserve some 3 GB of address space
+    # they never touch, so resident memory (peak_mb, and the parent's watch) is the bound that counts.
+    limit = (memory_mb + 6144) * 1024**2
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     logging.getLogger().addHandler(logging.NullHandler())  # main()'s basicConfig then leaves logging alone
     logging.getLogger().setLevel(logging.CRITICAL)
@@ -190,10 +250,15 @@ def worker(connection, seeds: dict[str, list[Path]], seed: int, memory_mb: int) 
             name = connection.recv()
             if name is None:
                 return
+            peak_mb(reset=True)
             try:
-                connection.send((name, *run_case(seeds, name, seed, Path(folder))))
+                mutation, outcome, detail = run_case(seeds, name, seed, Path(folder))
             except MemoryError:
-                connection.send((name, "?", "finding", "MemoryError (past --memory-mb)"))
+                mutation, outcome, detail = "?", "finding", "MemoryError"
+            peak = peak_mb()
+            if peak > memory_mb and outcome != "finding":
+                outcome, detail = "finding", f"peak memory {peak:.0f} MB, over --memory-mb {memory_mb}"
+            connection.send((name, mutation, outcome, detail, peak))
 
 
 # ---------------------------------------------------------------- the parent: hand out cases, time them
@@ -218,8 +283,8 @@ class Worker:
 
 
 def fuzz(seeds: dict[str, list[Path]], names: list[str], seed: int, workers: int, timeout: float,
-         memory_mb: int) -> list[tuple[str, str, str, str]]:
-    """(case, mutation, outcome, detail) of every case."""
+         memory_mb: int) -> list[tuple[str, str, str, str, float]]:
+    """(case, mutation, outcome, detail, peak memory in MB) of every case."""
     context = multiprocessing.get_context("spawn")  # polars' threads do not survive a fork
     pending, results, shown = list(reversed(names)), [], 0
     pool = [Worker(context, seeds, seed, memory_mb) for _ in range(min(workers, len(names)))]
@@ -237,10 +302,12 @@ def fuzz(seeds: dict[str, list[Path]], names: list[str], seed: int, workers: int
                     pass
             elapsed = time.monotonic() - each.started
             dead = not each.process.is_alive()
-            if dead or elapsed > timeout:
+            memory = resident_mb(each.process.pid)
+            if dead or elapsed > timeout or memory > memory_mb:
                 each.stop()
-                why = f"worker died (exit {each.process.exitcode})" if dead else f"hang: over {timeout:.0f} s"
-                results.append((each.case, "?", "finding", why))
+                why = (f"worker died (exit {each.process.exitcode})" if dead else f"hang: over {timeout:.0f} s"
+                       if elapsed > timeout else f"memory: {memory:.0f} MB resident, over --memory-mb {memory_mb}")
+                results.append((each.case, "?", "finding", why, memory))
                 pool[pool.index(each)] = fresh = Worker(context, seeds, seed, memory_mb)
                 idle.append(fresh)
         if len(results) >= shown + 1000:
@@ -253,17 +320,19 @@ def fuzz(seeds: dict[str, list[Path]], names: list[str], seed: int, workers: int
     return results
 
 
-def summarise(results: list[tuple[str, str, str, str]], formats: list[str]) -> str:
+def summarise(results: list[tuple[str, str, str, str, float]], formats: list[str]) -> str:
     lines = ["| format | mutations | loaded | one-line error | other |", "|---|---:|---:|---:|---:|"]
     for name in formats:
-        counts = Counter(outcome for case, _, outcome, _ in results if case.rsplit(":", 1)[0] == name)
+        counts = Counter(outcome for case, _, outcome, *_ in results if case.rsplit(":", 1)[0] == name)
         lines.append(f"| {name} | {sum(counts.values()):,} | {counts['loaded']:,} | {counts['error']:,} | "
                      f"{counts['finding']:,} |")
-    by_mutation = Counter((mutation, outcome) for _, mutation, outcome, _ in results)
+    by_mutation = Counter((mutation, outcome) for _, mutation, outcome, *_ in results)
     kinds = sorted({m for m, _ in by_mutation})
     lines += ["", "| mutation | loaded | one-line error | other |", "|---|---:|---:|---:|"]
     lines += [f"| {m} | {by_mutation[m, 'loaded']:,} | {by_mutation[m, 'error']:,} | {by_mutation[m, 'finding']:,} |"
               for m in kinds]
+    case, *_, peak = max(results, key=lambda r: r[-1])
+    lines += ["", f"largest peak resident memory of a worker during one case: {peak:.0f} MB ({case})"]
     return "\n".join(lines)
 
 
@@ -273,13 +342,15 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0, help="seeds every case's generator (default 0)")
     parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     parser.add_argument("--timeout", type=float, default=20.0, help="seconds a case may take (default 20)")
-    parser.add_argument("--memory-mb", type=int, default=3072, help="each worker's address-space limit (default 3072)")
+    parser.add_argument("--memory-mb", type=int, default=2048,
+                        help="the resident memory a worker may reach during one case (default 2048)")
     parser.add_argument("--replay", metavar="FORMAT:CASE", help="run one case here and print what it gave")
     parser.add_argument("--results", metavar="FILE", help="also write every case's outcome to FILE, one JSON line each")
     args = parser.parse_args()
 
     from diversity.load.formats import FORMATS
 
+    logging.getLogger("diversity").setLevel(logging.ERROR)  # the seeds' notes (failed requests, ...) are expected
     with tempfile.TemporaryDirectory(prefix="fuzz-seeds-") as folder:
         seeds = write_seeds(Path(folder))
         unseeded = [name for name in FORMATS if not seeds.get(name)]
@@ -287,6 +358,7 @@ def main() -> int:
         if args.replay:
             with tempfile.TemporaryDirectory() as cases:
                 mutation, outcome, detail = run_case(seeds, args.replay, args.seed, Path(cases))
+            detail += f"\npeak resident memory of this process: {peak_mb():.0f} MB"
             print(f"{args.replay}: {mutation}: {outcome}\n{detail}")
             return 0
         names = [f"{name}:{n}" for n in range(args.per_format) for name in formats]
@@ -295,13 +367,13 @@ def main() -> int:
     findings = [r for r in results if r[2] == "finding"]
     if args.results:
         with open(args.results, "w", encoding="utf-8") as handle:
-            for case, mutation, outcome, detail in sorted(results):
-                handle.write(json.dumps({"case": case, "mutation": mutation, "outcome": outcome,
+            for case, mutation, outcome, detail, peak in sorted(results):
+                handle.write(json.dumps({"case": case, "mutation": mutation, "outcome": outcome, "peak_mb": round(peak),
                                          "detail": detail.splitlines()[0][:300] if detail else ""}) + "\n")
     print(summarise(results, formats))
     print(f"\n{len(results):,} cases in {time.monotonic() - started:.0f} s (--seed {args.seed}); "
           f"{len(findings)} finding(s)")
-    for case, mutation, _, detail in sorted(findings)[:50]:
+    for case, mutation, _, detail, _ in sorted(findings)[:50]:
         print(f"\n--- {case} ({mutation}): replay with --replay {case} --seed {args.seed}\n{detail[:3000]}")
     if unseeded:
         print(f"formats without a seed file (add one to write_seeds or data/demo/): {', '.join(unseeded)}")

@@ -231,8 +231,24 @@ def test_a_torch_file_that_unpickles_to_gigabytes_is_refused(tmp_path) -> None:
     path.parent.mkdir()
     torch.save({"rollout_id": 0, "samples": [sample] * 2, "shared": shared}, path)
     assert path.stat().st_size < 10_000
-    with pytest.raises(InputError, match=r"0\.pt: the file would take [\d.]+ GiB to read \(as unpickled\)"):
+    with pytest.raises(InputError, match=r"0\.pt: the file would take [\d.]+ GiB to read \(as unpickled, each "
+                                         r"shared value counted at every use\), over the 2\.00 GiB limit"):
         read_rollouts(path)
+
+
+def test_a_torch_file_that_refers_to_one_value_over_and_over_is_refused(tmp_path) -> None:
+    """Within the file limit, but far more than its size on disk: 4,096 uses of one sample in a few KB."""
+    import torch
+
+    sample = {"group_index": 0, "prompt": "p", "response": "r" * 100, "reward": 1.0}
+    path = tmp_path / "rollout_data" / "0.pt"
+    path.parent.mkdir()
+    torch.save({"rollout_id": 0, "samples": [sample] * 4096}, path)
+    with pytest.raises(InputError, match=r"0\.pt: the file would take [\d.]+ MiB as unpickled, [\d,]+ times its "
+                                         r"[\d,]+ bytes on disk \(at most 64 times\): it refers to shared values"):
+        read_rollouts(path)
+    torch.save({"rollout_id": 0, "samples": [dict(sample, index=i) for i in range(64)]}, path)
+    assert read_rollouts(path).frame.height == 64
 
 
 def test_an_arrow_file_is_held_to_the_same_bounds(tmp_path, monkeypatch) -> None:

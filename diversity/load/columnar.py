@@ -43,6 +43,7 @@ def parquet_tables(path: Path, piece_rows: int | None = None) -> Iterator[pa.Tab
             pieces = ([parquet.read_row_group(group)] if piece_rows is None else
                       (pa_table(batch) for batch in parquet.iter_batches(piece_rows, row_groups=[group])))
             for table in pieces:
+                table.validate(full=True)
                 size = table.nbytes + _dictionary_expansion(table)
                 decoded = decoded + size if piece_rows is None else size
                 limits.check_size(path, decoded, "as decoded")
@@ -69,6 +70,7 @@ def arrow_tables(path: Path) -> Iterator[pa.Table]:
                              fix="flatten the nested columns")
         decoded = 0
         for batch in batches:
+            batch.validate(full=True)  # IPC buffers are used as they lie in the file: a bad offset would crash
             table = pa_table(batch)
             decoded += table.nbytes + _dictionary_expansion(table)
             limits.check_size(path, decoded, "as decoded")

@@ -13,6 +13,8 @@ One JSON line may hold :data:`MAX_LINE_BYTES`; a record or column may nest
 from __future__ import annotations
 
 import os
+import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,11 @@ levels."""
 BYTES_PER_VALUE = 16
 """Bytes a decoded value takes at least (an Arrow slot plus a Python object's header), for bounds that count
 values."""
+MAX_UNPICKLED_RATIO = 64
+"""How many times its size on disk a torch file may take as unpickled, each shared reference counted at every
+use. A pickle refers to a value it already wrote in two bytes, which is to it what compression is to Parquet:
+slime's dumps take some 10 times their size as Python objects; a file of 7 KB that refers to one sample 32,768
+times takes 200 MB and seconds to read."""
 
 
 def file_limit() -> int:
@@ -74,11 +81,25 @@ def nested_deeper(value: Any, limit: int) -> bool:
     return False
 
 
+def check_unpickled(path: Path, value: Any, on_disk: int) -> None:
+    """Refuse what a torch file unpickled to when, each shared value counted at every use, it is over the file
+    limit or over MAX_UNPICKLED_RATIO times the file's size on disk."""
+    size = unpickled_size(path, value)
+    check_size(path, size, "as unpickled, each shared value counted at every use")
+    if size > MAX_UNPICKLED_RATIO * on_disk:
+        raise InputError(
+            path, f"the file would take {size_text(size)} as unpickled, {size / on_disk:,.0f} times its "
+                  f"{size_text(on_disk)} on disk (at most {MAX_UNPICKLED_RATIO} times): it refers to shared values "
+                  "over and over, and each use would become its own copy in the rows",
+            fix="save each sample's values as their own objects (slime: Sample.to_dict())",
+        )
+
+
 def unpickled_size(path: Path, value: Any) -> int:
-    """Bytes ``value`` (what a torch file unpickled to) takes once every reference to a shared value is its own
-    copy, as the rows made from it will be: a pickle may refer to one list a million times, or nest lists
-    that do so. Each distinct container is measured once (memoised), so this is quick however large the
-    answer; nesting past MAX_NESTING, or a value that contains itself, is an InputError."""
+    """Bytes ``value`` (what a torch file unpickled to) takes as Python objects once every reference to a
+    shared value is its own copy, as the rows made from it will be: a pickle may refer to one list a million
+    times, or nest lists that do so. Each distinct container is measured once and its repeats counted in C, so this is quick
+    however large the answer; nesting past MAX_NESTING, or a value that contains itself, is an InputError."""
     measured: dict[int, tuple[int, int]] = {}  # id -> (bytes, levels) of a container measured
     open_now: set[int] = set()  # the containers whose children are being measured: the current path
     stack: list[tuple[Any, int, bool]] = [(value, 1, False)]  # (value, its level, its children measured)
@@ -90,8 +111,11 @@ def unpickled_size(path: Path, value: Any) -> int:
         key = id(item)
         if done:
             open_now.discard(key)
-            parts = [measured[id(c)] if _children(c) is not None else (_leaf_size(c), 0) for c in children]
-            measured[key] = (BYTES_PER_VALUE + sum(b for b, _ in parts), 1 + max((h for _, h in parts), default=0))
+            total, levels = _own_size(item), 1
+            for child, uses in _distinct(children):
+                size, height = measured[id(child)] if _children(child) is not None else (_own_size(child), 0)
+                total, levels = total + uses * size, max(levels, 1 + height)
+            measured[key] = (total, levels)
             continue
         if key in open_now:
             raise InputError(path, "the file holds a value that contains itself", fix="re-save it without cycles")
@@ -102,8 +126,15 @@ def unpickled_size(path: Path, value: Any) -> int:
         if key not in measured:
             open_now.add(key)
             stack.append((item, depth, True))
-            stack.extend((child, depth + 1, False) for child in children)
-    return measured[id(value)][0] if _children(value) is not None else _leaf_size(value)
+            stack.extend((child, depth + 1, False) for child, _ in _distinct(children))
+    return measured[id(value)][0] if _children(value) is not None else _own_size(value)
+
+
+def _distinct(children: list) -> list[tuple[Any, int]]:
+    """Each distinct child (by identity) with how many times the container holds it; counted in C, so a list
+    holding one dict a million times costs one entry."""
+    uses = Counter(map(id, children))
+    return [(child, uses[key]) for key, child in dict(zip(map(id, children), children)).items()]
 
 
 def _children(value: Any) -> list | None:
@@ -114,8 +145,10 @@ def _children(value: Any) -> list | None:
     return None
 
 
-def _leaf_size(value: Any) -> int:
-    if isinstance(value, (str, bytes, bytearray)):
-        return BYTES_PER_VALUE + len(value)
-    nbytes = getattr(value, "nbytes", None)  # a tensor or an array
-    return BYTES_PER_VALUE + (nbytes if isinstance(nbytes, int) else 0)
+def _own_size(value: Any) -> int:
+    """Bytes the object itself takes (a container without its items), a tensor's or array's data included."""
+    nbytes = getattr(value, "nbytes", None)
+    try:
+        return sys.getsizeof(value) + (nbytes if isinstance(nbytes, int) else 0)
+    except TypeError:
+        return BYTES_PER_VALUE

@@ -173,7 +173,7 @@ def read_torch_file(path: Path) -> Any:
 def _read_torch(path: Path) -> Records:
     """A ``torch.save`` rollout dump: a dict whose ``samples`` is a list of dicts (one per row)."""
     payload = read_torch_file(path)
-    limits.check_size(path, limits.unpickled_size(path, payload), "as unpickled")
+    limits.check_unpickled(path, payload, path.stat().st_size)
     samples = payload.get("samples") if isinstance(payload, dict) else None
     if not isinstance(samples, list) or not all(isinstance(s, dict) for s in samples):
         raise InputError(path, f"expected a dict with a list of sample dicts under 'samples', found "

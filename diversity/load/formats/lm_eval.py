@@ -63,7 +63,7 @@ def read(records: Records, report: FileReport, options: LoadOptions) -> pl.DataF
                 first["metrics"].update(metrics)
                 repeated += 1
                 raise DuplicateRow()
-            fields = {k: v for k, v in record.items() if k not in _PER_LINE and k not in record.get("metrics", ())}
+            fields = {k: v for k, v in record.items() if k not in _PER_LINE and k not in (record.get("metrics") or ())}
             documents[doc_id] = {"location": location, "samples": samples, "prompt": _prompt(record),
                                  "fields": fields, "reward": next(iter(metrics.values()), None), "filter": label,
                                  "metrics": dict(metrics)}
