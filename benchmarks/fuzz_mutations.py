@@ -32,7 +32,7 @@ def a_value(rng: random.Random):
         None, True, False, 0, -1, 1.5, -0.0, "", "text", "ünï ✓", "12", "1e3", "nan", [], [1, "a"], ["x"], {},
         {"a": 1}, {"role": "user", "content": "hi"}, [{"role": "user", "content": "hi"}], 2**63, -(2**63) - 1,
         2**64, 1e308, "x" * rng.choice([1, 1000, 100_000]), [[]], [None], [{"role": 1, "content": None}],
-        {"choices": []}, {"body": None}, {"status_code": 200}, [[1, 2]], [["a"], ["b"]],
+        {"choices": []}, {"body": None}, {"status_code": 200}, [[1, 2]], [["a"], ["b"]], "\ud800", "a\udfffb",
     ])
 
 
@@ -173,7 +173,15 @@ def jsonl_deep_nesting(data, rng, _):
     return _edit_record(data, rng, nested(rng.choice([20, 200, 900, 990, 2000, 100_000]), rng))
 
 
-JSONL = {"swap_type": jsonl_swap_type, "huge_number": jsonl_huge_number, "deep_nesting": jsonl_deep_nesting}
+def jsonl_invalid_utf8(data, rng, others):
+    """Bytes that are not UTF-8, or (a third of the time) a JSON escape of half a UTF-16 pair in a string."""
+    if rng.random() < 0.3:
+        return _edit_record(data, rng, rng.choice(['"\\ud800"', '"a\\udfffb"', '"\\uDC00"', '"\\ud83d\\ude00"']))
+    return invalid_utf8(data, rng, others)
+
+
+JSONL = {"swap_type": jsonl_swap_type, "huge_number": jsonl_huge_number, "deep_nesting": jsonl_deep_nesting,
+         "invalid_utf8": jsonl_invalid_utf8}
 
 
 def _edit_cell(data: bytes, rng: random.Random, text: str) -> bytes:

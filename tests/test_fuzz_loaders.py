@@ -50,6 +50,12 @@ FINDINGS: dict[str, str | int] = {
     "one_sample_32768_times.pt": r"one_sample_32768_times\.pt: the file would take [\d.]+ MiB as unpickled, [\d,]+ "
                                  r"times its 6,445 bytes on disk \(at most 64 times\)",
     "lm_eval_metrics_null.jsonl": 3,
+    "lone_surrogate.jsonl": r"lone_surrogate\.jsonl:2: field 'response': text holds a lone surrogate \('\\ud800', half "
+                            r"of a UTF-16 pair\), which is not a character",
+    "lone_surrogate_in_a_sample.pt": r"lone_surrogate_in_a_sample\.pt: row 3: field 'response': text holds a lone "
+                                     r"surrogate",
+    "rollout_id_past_int64.pt": r"rollout_id_past_int64\.pt: field 'rollout_id': no rollout id: 'rollout_id' is "
+                                r"18446744073709551616 .*\(an id of at most 64 bits\)",
 }
 BEFORE = {
     "integer_of_5001_digits.jsonl": "ValueError from json.loads",
@@ -61,6 +67,9 @@ BEFORE = {
     "arrow_offsets_out_of_bounds.arrow": "a segmentation fault in pyarrow's to_pylist (IPC buffers are not checked)",
     "one_sample_32768_times.pt": "6 KB read as 254 MiB of rows: 5 s and 600 MB for 7 rows",
     "lm_eval_metrics_null.jsonl": "TypeError: 'metrics': null on a document's first line",
+    "lone_surrogate.jsonl": "UnicodeEncodeError from polars: JSON may escape half a UTF-16 pair (\\ud800)",
+    "lone_surrogate_in_a_sample.pt": "UnicodeEncodeError from polars: a pickled string may hold half a UTF-16 pair",
+    "rollout_id_past_int64.pt": "TypeError from polars building the step column",
 }
 
 

@@ -37,6 +37,8 @@ JSON_LINES = (".jsonl", ".json", ".ndjson")
 # How torch.load(weights_only=True) names the global a pickle wanted to load ("Unsupported global: GLOBAL
 # slime.utils.types.Sample was not an allowed global ...", "unsupported GLOBAL posix.mkdir whose module ...").
 _UNSAFE_GLOBAL = re.compile(r"\bGLOBAL (\S+) (?:was not an allowed global|whose module)")
+# A JSON escape of half a UTF-16 pair (\ud800-\udfff): json.loads gives a lone one as a string no text holds.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 
 
 @dataclass
@@ -131,7 +133,36 @@ def json_record(path: Path, number: int, raw: bytes) -> dict[str, Any] | None:
     if not isinstance(record, dict):
         raise InputError(path, f"expected a JSON object, found {type(record).__name__}", line=number,
                          fix="write one object per line")
+    if _SURROGATE_ESCAPE.search(raw):
+        _refuse_lone_surrogates(path, record, line=number)
     return record
+
+
+def _refuse_lone_surrogates(path: Path, record: dict, **where) -> None:
+    """An InputError naming the field when a string in the record (keys included) holds half of a UTF-16 pair:
+    Python keeps it, but it is no character, and no UTF-8 text (polars, the report) can hold it."""
+    for name, value in record.items():
+        bad = _lone_surrogate([name, value])
+        if bad is not None:
+            raise InputError(path, f"text holds a lone surrogate ({ascii(bad)}, half of a UTF-16 pair), which is not "
+                                   "a character", field=str(name).encode("utf-8", "backslashreplace").decode(),
+                             fix="re-export the log as UTF-8", **where)
+
+
+def _lone_surrogate(value: Any) -> str | None:
+    """The first lone surrogate in any string of ``value``; each distinct container is looked at once."""
+    seen, stack = set(), [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError as error:
+                return item[error.start]
+        elif isinstance(item, (dict, list, tuple)) and id(item) not in seen:
+            seen.add(id(item))
+            stack.extend([*item.keys(), *item.values()] if isinstance(item, dict) else item)
+    return None
 
 
 def _read_jsonl(path: Path) -> Records:
@@ -184,6 +215,9 @@ def _read_torch(path: Path) -> Records:
     for sample in samples:
         columns.update(dict.fromkeys(sample))
     header = {k: v for k, v in payload.items() if k != "samples"}
+    _refuse_lone_surrogates(path, header)
+    for number, sample in enumerate(samples, start=1):
+        _refuse_lone_surrogates(path, sample, row=number)
     return Records(path, set(columns), list(enumerate(samples, start=1)), "row", order=list(columns), header=header)
 
 

@@ -33,6 +33,11 @@ _LABELS = ("lineage", "phase", "group_id", "task")
 _INT64 = (-(2**63), 2**63 - 1)
 
 
+def fits_int64(value: int) -> bool:
+    """Whether an integer fits the canonical integer columns (a step, a token count)."""
+    return _INT64[0] <= value <= _INT64[1]
+
+
 class BadRow(Exception):
     """One field of one row is unusable: its name, the problem, and how to fix it."""
 
@@ -81,7 +86,7 @@ def integer(record: dict, name: str, *, required: bool = True) -> int | None:
             pass
     if result is None:
         raise BadRow(name, f"expected an integer, found {type(value).__name__} {preview(value)}")
-    if not _INT64[0] <= result <= _INT64[1]:
+    if not fits_int64(result):
         raise BadRow(name, f"{preview(value)} does not fit in 64 bits")
     return result
 
