@@ -19,7 +19,10 @@ footer and columns rewritten with other types, encodings and compressions;
 for torch files the unpickled values changed (a payload of another shape,
 one value shared a billion times, an object whose unpickling would run
 code). A mutated file keeps its folder's and its own name (SkyRL's step, an
-lm-eval task, slime's rollout id come from them). The load options are drawn
+lm-eval task, slime's rollout id come from them); a quarter of the cases read
+the whole folder, the mutated file beside its seed's unmutated neighbours,
+so the formats' looks across files (TRL's re-logged batches, NoveltyBench's
+prompts read once, verl's oversized groups) and the joining of files run too. The load options are drawn
 too (``--format`` forced or auto, ``--group-size``, ``--on-bad-row``, a
 table's ``--columns``).
 
@@ -67,6 +70,8 @@ from benchmarks.fuzz_mutations import CODE_RAN, mutate  # noqa: E402
 USER_COLUMNS = {"prompt": "question", "response": "answer", "group_id": "uid", "step": "iteration", "reward": "score"}
 SEED_OPTIONS = {"user_columns.jsonl": {"columns": USER_COLUMNS}, "user_columns.csv": {"columns": USER_COLUMNS}}
 TRL_GROUP = 4  # num_generations of the written and the real TRL seeds
+FOLDER_SHARE = 0.25  # the cases that read the mutated file's folder, its unmutated neighbours beside it
+IN_FOLDER = " (folder)"  # how such a case's mutation is named
 
 def write_seeds(folder: Path) -> dict[str, list[Path]]:
     """Valid files of every format, by format name: written here, plus the shipped demo logs."""
@@ -204,10 +209,16 @@ def run_case(seeds: dict[str, list[Path]], name: str, seed: int, folder: Path) -
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
     options, flags = case_options(format_name, source, rng)
+    target = path
+    if rng.random() < FOLDER_SHARE:  # beside its unmutated neighbours: the formats' looks across files run too
+        for neighbour in sorted(set(others)):
+            if neighbour.parent == source.parent and neighbour != source:
+                shutil.copyfile(neighbour, path.parent / neighbour.name)
+        target, mutation = path.parent, f"{mutation}{IN_FOLDER}"
     CODE_RAN.unlink(missing_ok=True)
     try:
-        load, load_detail = check_load(path, options)
-        shown, shown_detail = check_inspect(path, flags)
+        load, load_detail = check_load(target, options)
+        shown, shown_detail = check_inspect(target, flags)
     finally:
         shutil.rmtree(case_folder)
     if CODE_RAN.exists():
@@ -326,13 +337,17 @@ def summarise(results: list[tuple[str, str, str, str, float]], formats: list[str
         counts = Counter(outcome for case, _, outcome, *_ in results if case.rsplit(":", 1)[0] == name)
         lines.append(f"| {name} | {sum(counts.values()):,} | {counts['loaded']:,} | {counts['error']:,} | "
                      f"{counts['finding']:,} |")
-    by_mutation = Counter((mutation, outcome) for _, mutation, outcome, *_ in results)
+    by_mutation = Counter((mutation.removesuffix(IN_FOLDER), outcome) for _, mutation, outcome, *_ in results)
     kinds = sorted({m for m, _ in by_mutation})
     lines += ["", "| mutation | loaded | one-line error | other |", "|---|---:|---:|---:|"]
     lines += [f"| {m} | {by_mutation[m, 'loaded']:,} | {by_mutation[m, 'error']:,} | {by_mutation[m, 'finding']:,} |"
               for m in kinds]
+    folders = Counter(outcome for _, mutation, outcome, *_ in results if mutation.endswith(IN_FOLDER))
     case, *_, peak = max(results, key=lambda r: r[-1])
-    lines += ["", f"largest peak resident memory of a worker during one case: {peak:.0f} MB ({case})"]
+    lines += ["", f"read as a folder, the mutated file beside its unmutated neighbours: {sum(folders.values()):,} "
+                  f"cases ({folders['loaded']:,} loaded, {folders['error']:,} one-line errors, "
+                  f"{folders['finding']:,} other)",
+              f"largest peak resident memory of a worker during one case: {peak:.0f} MB ({case})"]
     return "\n".join(lines)
 
 

@@ -407,7 +407,8 @@ def a_torch_value(rng: random.Random):
     return rng.choice([
         lambda: a_value(rng), lambda: torch.arange(3), lambda: torch.tensor(float("nan")), lambda: torch.empty(0),
         lambda: torch.ones(2, 2, dtype=torch.bool), lambda: torch.tensor([1.5]), lambda: (1, "a"), lambda: b"\xff",
-        lambda: "\ud800", lambda: {1: "a"}, lambda: [torch.tensor(1)] * 3,
+        lambda: "\ud800", lambda: {1: "a"}, lambda: [torch.tensor(1)] * 3, lambda: [{1, 2}], lambda: {1, 2},
+        lambda: {(1, 2): "a"},
     ])()
 
 
@@ -422,7 +423,10 @@ def torch_edit(make_value):
     def change(data, rng, _):
         payload = _load(data)
         target = payload if rng.random() < 0.15 else rng.choice(_samples(payload))  # the header, or a sample
-        set_somewhere(target, rng, make_value(rng))
+        if rng.random() < 0.05:
+            target[rng.choice([1, (1, 2), None, b"k"])] = make_value(rng)  # a field name that is not text
+        else:
+            set_somewhere(target, rng, make_value(rng))
         return _save(payload)
 
     return change

@@ -212,7 +212,11 @@ def _read_torch(path: Path) -> Records:
     if not samples:
         raise InputError(path, "the file holds no samples", fix="re-export the log or remove it from the inputs")
     columns: dict[str, None] = {}
-    for sample in samples:
+    for number, sample in enumerate(samples, start=1):
+        named = [key for key in sample if not isinstance(key, str)]
+        if named:
+            raise InputError(path, f"a sample's field names must be text, found {type(named[0]).__name__} "
+                                   f"{named[0]!r}", row=number, fix="re-save the samples as dicts of named fields")
         columns.update(dict.fromkeys(sample))
     header = {k: v for k, v in payload.items() if k != "samples"}
     _refuse_lone_surrogates(path, header)

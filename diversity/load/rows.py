@@ -14,6 +14,8 @@ de-duplicated (see ``result``).
 
 from __future__ import annotations
 
+import datetime
+import decimal
 import hashlib
 import json
 import math
@@ -29,6 +31,8 @@ from rollout_common.errors import InputError
 
 # Label columns that a log may write as numbers (lineage 3, phase 2); read as their text.
 _LABELS = ("lineage", "phase", "group_id", "task")
+# What a log's JSON or Parquet values are made of (``_is_plain``).
+_PLAIN = (type(None), bool, int, float, str, bytes, datetime.date, datetime.time, datetime.timedelta, decimal.Decimal)
 # The integer columns are Int64.
 _INT64 = (-(2**63), 2**63 - 1)
 
@@ -216,9 +220,57 @@ def to_frame(rows: list[dict]) -> pl.DataFrame:
     return frame
 
 
-def _extra_column(name: str, values: list) -> pl.Series:
-    """Keep a column we do not interpret; mixed types are kept as their JSON text."""
+def concat_rows(frames: list[pl.DataFrame]) -> pl.DataFrame:
+    """Canonical frames (files, or pieces of one) as one: a column missing from some is null there; a column
+    whose types disagree across frames (text in one file, lists in the next) is kept as its JSON text, as
+    :func:`to_frame` keeps a column of mixed types within one."""
     try:
-        return pl.Series(name, values, strict=True)
-    except (TypeError, ValueError, OverflowError, pl.exceptions.PolarsError):
-        return pl.Series(name, [None if v is None else json.dumps(v, default=str) for v in values], dtype=pl.String)
+        return pl.concat(frames, how="diagonal_relaxed")
+    except pl.exceptions.PolarsError:
+        kinds: dict[str, set] = {}
+        for frame in frames:
+            for name, dtype in frame.schema.items():
+                kinds.setdefault(name, set()).add(dtype)
+        mixed = [name for name, held in kinds.items() if len(held) > 1]
+        return pl.concat([frame.with_columns(_json_text(name, frame[name].to_list()) for name in mixed
+                                             if name in frame.columns) for frame in frames], how="diagonal_relaxed")
+
+
+def _json_text(name: str, values: list) -> pl.Series:
+    return pl.Series(name, [None if v is None else _text(v) for v in values], dtype=pl.String)
+
+
+def _text(value: Any) -> str:
+    """A value as JSON text; one JSON cannot write (a dict keyed by tuples, from a torch file) as its repr."""
+    try:
+        return json.dumps(value, default=str)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def _extra_column(name: str, values: list) -> pl.Series:
+    """Keep a column we do not interpret; mixed types, and values polars has no type for (a tensor, a set), are
+    kept as their JSON text."""
+    if all(_is_plain(v) for v in values):  # polars panics on some others (a list of sets), printing to stderr
+        try:
+            return pl.Series(name, values, strict=True)
+        except (TypeError, ValueError, OverflowError, pl.exceptions.PolarsError):
+            pass
+    return _json_text(name, values)
+
+
+def _is_plain(value: Any) -> bool:
+    """Whether ``value`` is made only of what a log's JSON or Parquet holds: None, booleans, numbers, text, bytes,
+    dates and times, and lists and string-keyed dicts of them."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, (list, tuple)):
+            stack.extend(item)
+        elif isinstance(item, dict):
+            if not all(isinstance(key, str) for key in item):
+                return False
+            stack.extend(item.values())
+        elif not isinstance(item, _PLAIN):
+            return False
+    return True

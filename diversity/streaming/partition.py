@@ -22,6 +22,7 @@ from pathlib import Path
 
 import polars as pl
 
+from diversity.load.rows import concat_rows
 from diversity.schema import GROUP_KEYS
 from diversity.streaming.reading import ROW
 
@@ -72,7 +73,7 @@ class Spill:
             frames = [pl.read_ipc(p) for p in paths]
             for p in paths:
                 p.unlink()
-            yield pl.concat(frames, how="diagonal_relaxed").sort(ROW)
+            yield concat_rows(frames).sort(ROW)
 
 
 def assign_buckets(frame: pl.DataFrame, splitters: pl.DataFrame) -> pl.DataFrame:

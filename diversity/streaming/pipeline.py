@@ -24,6 +24,7 @@ import polars as pl
 
 from diversity.load.options import LoadOptions
 from diversity.load.paths import as_list
+from diversity.load.rows import concat_rows
 from diversity.scoring import ENGINES
 from diversity.streaming.output import ScoresFile, ScoresWriter, merged_log
 from diversity.streaming.partition import Spill
@@ -121,7 +122,7 @@ def _score_chunks(reader: LogReader, spill: Spill, progress: bool, score_options
             spill.add(part)
         held = []
     options = {**chunk_embedder(score_options, reader.rows, spill.chunk_rows), "progress": False}
-    chunks = spill.buckets(progress) if spill.rows else [pl.concat(held, how="diagonal_relaxed")]
+    chunks = spill.buckets(progress) if spill.rows else [concat_rows(held)]
     with merged_log(), tqdm(total=reader.rows, desc="scoring", unit="rollout", unit_scale=True,
                             disable=not progress) as bar:
         for chunk in chunks:
