@@ -57,6 +57,8 @@ FINDINGS: dict[str, str | int] = {
     "lone_surrogate_in_a_sample.pt": r"lone_surrogate_in_a_sample\.pt: row 3: field 'response': text holds a lone "
                                      r"surrogate",
     "a_set_in_a_list.pt": 7,
+    "histogram_size_mismatch.parquet": r"histogram_size_mismatch\.parquet: cannot read Parquet \(OSError: Definition "
+                                       r"level histogram size mismatch",
     "form_feed_in_a_column_name.arrow": r"form_feed_in_a_column_name\.arrow: field 'columns': no column 'prompt' "
                                         r"\(columns are id, prom\\x0ct, generations",
     "rollout_id_past_int64.pt": r"rollout_id_past_int64\.pt: field 'rollout_id': no rollout id: 'rollout_id' is "
@@ -76,6 +78,7 @@ BEFORE = {
     "lone_surrogate_in_a_sample.pt": "UnicodeEncodeError from polars: a pickled string may hold half a UTF-16 pair",
     "rollout_id_past_int64.pt": "TypeError from polars building the step column",
     "a_set_in_a_list.pt": "polars panicked building the column (PanicException, a BaseException; the worker died)",
+    "histogram_size_mismatch.parquet": "the process aborted (SIGABRT) in pyarrow reading a column chunk's metadata",
     "form_feed_in_a_column_name.arrow": "two lines on stderr: the message quoted the name, form feed and all",
 }
 

@@ -237,7 +237,7 @@ def test_a_torch_file_that_unpickles_to_gigabytes_is_refused(tmp_path) -> None:
 
 
 def test_a_torch_file_that_refers_to_one_value_over_and_over_is_refused(tmp_path) -> None:
-    """Within the file limit, but far more than its size on disk: 4,096 uses of one sample in a few KB."""
+    """Within the file limit, but 288 times its size on disk: 4,096 uses of one sample in 9 KB."""
     import torch
 
     sample = {"group_index": 0, "prompt": "p", "response": "r" * 100, "reward": 1.0}
