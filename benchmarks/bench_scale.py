@@ -1,8 +1,9 @@
-"""Time and peak memory of ``rollout-diversity score`` on synthetic logs of 100k, 1M and 10M rollouts.
+"""Time and peak memory of ``rollout-diversity score`` (and ``report``) on synthetic logs of 100k, 1M and 10M rollouts.
 
-    .venv/bin/python benchmarks/bench_scale.py                       # 100k, 1M, 10M; local engine, then Ray at 1M
-    .venv/bin/python benchmarks/bench_scale.py --sizes 100000 1000000 --no-ray
+    .venv/bin/python benchmarks/bench_scale.py                       # 100k, 1M, 10M; Ray at 1M; report at 1M
+    .venv/bin/python benchmarks/bench_scale.py --sizes 100000 1000000 --no-ray --no-report
     .venv/bin/python benchmarks/bench_scale.py --sizes 1000000 --ray-only
+    .venv/bin/python benchmarks/bench_scale.py --report-only --report-sizes 1000000 10000000
 
 Each log is written to disk first, outside the timing: canonical JSONL shards
 of 100,000 rollouts (a step of 512 prompts is 4,096 rollouts), groups of G = 8
@@ -22,6 +23,11 @@ when the sizes did not include it, the two files compared to the largest
 difference); Ray's start-up (``ray.init`` and a first tiny dataset, then
 shutdown) is timed on its own. Peak memory is the driver's only: Ray's workers
 and object store are other processes.
+
+``report`` (``rollout-diversity report LOG --out X.html --embedder hashing``,
+default ``--chunk-rows``) runs at each of ``--report-sizes`` (default 1M) right
+after ``score`` on the same log, each in a fresh process: time, CPU time, peak
+RSS and the page's size, and report / score for each.
 """
 
 from __future__ import annotations
@@ -94,10 +100,9 @@ def write_log(folder: Path, rollouts: int, seed: int = 0) -> int:
     return sum(p.stat().st_size for p in folder.iterdir())
 
 
-def run_score(log: Path, out: Path, engine: str) -> tuple[float, float, float, str]:
-    """(wall seconds, CPU seconds, peak RSS GB, stderr) of one ``score`` run in a fresh process."""
-    command = [sys.executable, "-m", "rollout_cli", "score", str(log), "--out", str(out), "--embedder", "hashing",
-               "--no-progress", "--engine", engine]
+def run_command(args: list[str]) -> tuple[float, float, float, str]:
+    """(wall seconds, CPU seconds, peak RSS GB, stderr) of one ``rollout-diversity ARGS`` in a fresh process."""
+    command = [sys.executable, "-m", "rollout_cli", *args]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     start = time.perf_counter()
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -105,8 +110,14 @@ def run_score(log: Path, out: Path, engine: str) -> tuple[float, float, float, s
     _, status, usage = os.wait4(process.pid, 0)
     seconds = time.perf_counter() - start
     if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"score failed ({' '.join(command)}):\n{stderr}")
+        raise SystemExit(f"{args[0]} failed ({' '.join(command)}):\n{stderr}")
     return seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024**2, stderr
+
+
+def run_score(log: Path, out: Path, engine: str) -> tuple[float, float, float, str]:
+    """(wall seconds, CPU seconds, peak RSS GB, stderr) of one ``score`` run in a fresh process."""
+    return run_command(["score", str(log), "--out", str(out), "--embedder", "hashing", "--no-progress",
+                        "--engine", engine])
 
 
 def ray_startup() -> float:
@@ -123,6 +134,10 @@ def main() -> None:
     parser.add_argument("--ray-size", type=int, default=1_000_000, help="rollouts for local vs Ray (default 1M)")
     parser.add_argument("--no-ray", action="store_true", help="skip the Ray run")
     parser.add_argument("--ray-only", action="store_true", help="only local vs Ray at --ray-size")
+    parser.add_argument("--report-sizes", type=int, nargs="+", default=[1_000_000],
+                        help="rollouts for report against score (default 1M)")
+    parser.add_argument("--no-report", action="store_true", help="skip the report runs")
+    parser.add_argument("--report-only", action="store_true", help="only report against score at --report-sizes")
     parser.add_argument("--folder", default=None, help="where to write the logs (default: a temporary folder)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-scale-", dir=args.folder))
@@ -130,7 +145,7 @@ def main() -> None:
           f"load average {os.getloadavg()[0]:.1f}; logs in {work}")
     try:
         base, local = None, {}
-        sizes = [] if args.ray_only else args.sizes
+        sizes = [] if args.ray_only or args.report_only else args.sizes
         if sizes:
             print(f"{'rollouts':>12} {'log GB':>7} {'wall s':>8} {'wall us/r':>9} {'vs first':>8} {'CPU s':>8} "
                   f"{'CPU us/r':>8} {'vs first':>8} {'peak RSS GB':>11} {'load':>5}")
@@ -146,8 +161,11 @@ def main() -> None:
             if not (size == args.ray_size and not args.no_ray):
                 shutil.rmtree(log)
             (work / "scores.parquet").unlink()
-        if not args.no_ray:
+        if not (args.no_ray or args.report_only):
             compare_ray(work, args.ray_size, local.get(args.ray_size))
+        if not (args.no_report or args.ray_only):
+            for size in args.report_sizes:
+                compare_report(work, size)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -173,6 +191,28 @@ def compare_ray(work: Path, size: int, local: float | None) -> None:
     for line in stderr.splitlines():
         if line.startswith("ray:"):
             print("  " + line)
+    shutil.rmtree(log)
+
+
+def compare_report(work: Path, size: int) -> None:
+    """``score`` and then ``report`` of one log of ``size`` rollouts, each in a fresh process."""
+    log = work / f"log-{size}"
+    if not log.exists():
+        write_log(log, size)
+    scores, page = work / "report-scores.parquet", work / "report.html"
+    print(f"\nreport against score at {size:,} rollouts (load average {os.getloadavg()[1]:.1f}):")
+    print(f"  {'command':>7} {'wall s':>8} {'CPU s':>8} {'CPU us/r':>8} {'peak RSS GB':>11}")
+    measured = {}
+    for name, args in (("score", ["score", str(log), "--out", str(scores)]),
+                       ("report", ["report", str(log), "--out", str(page)])):
+        seconds, cpu, peak, _ = run_command([*args, "--embedder", "hashing", "--no-progress"])
+        measured[name] = (seconds, cpu, peak)
+        print(f"  {name:>7} {seconds:>8.1f} {cpu:>8.1f} {cpu / size * 1e6:>8.1f} {peak:>11.2f}", flush=True)
+    (s_wall, s_cpu, s_peak), (r_wall, r_cpu, r_peak) = measured["score"], measured["report"]
+    print(f"  report / score: wall {r_wall / s_wall:.2f}, CPU {r_cpu / s_cpu:.2f}, peak {r_peak / s_peak:.2f}; "
+          f"page {page.stat().st_size / 1024**2:.1f} MB; load average {os.getloadavg()[1]:.1f}")
+    scores.unlink()
+    page.unlink()
     shutil.rmtree(log)
 
 

@@ -3,18 +3,20 @@
 compute (here) → figures (:mod:`diversity.plots`) → page (:mod:`diversity.report`).
 
 - :func:`analyse`: trainer run directories, rollout logs and saved ``Scores``
-  in any mix → an :class:`Analysis` (rollouts, scores, per-step entropy, eval
-  reward, fork parents).
+  in any mix → an :class:`Analysis` (scored groups, per-step summaries,
+  entropy, eval reward, fork parents), read a chunk of whole groups at a time
+  (:mod:`diversity.streaming.survey`), so memory is set by the chunk, not the logs.
 - :func:`read_run`: what a run directory adds beyond its rollouts (its config
   and training metrics), read through ``rollout_common.run_directory``.
-- :func:`entropy_table`, :func:`eval_reward_table`, :func:`pass_at_k_table`: the tidy tables the figures draw.
+- :func:`entropy_table`, :func:`pass_at_k_table`: the tidy tables the figures draw.
 - :func:`headline`: per lineage and phase, entropy, reward per task and each
   diversity metric at the phase's first and last step, with the change, and
   a collapse flag.
 - :func:`most_collapsed_prompts`: the prompts whose groups are least diverse at
-  the last step, with every lineage's answers to the same prompt at that step.
+  the last step, with every lineage's answers to the same prompt at that step
+  (:func:`collapsed_prompts` gathers its inputs from an analysis).
 
-Everything but :func:`analyse` and :func:`read_run` is a pure function on tidy frames.
+Everything but :func:`analyse`, :func:`read_run` and :func:`collapsed_prompts` is a pure function on tidy frames.
 """
 
 from __future__ import annotations
@@ -22,13 +24,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 
-from diversity.load import LoadOptions, LoadResult, read_rollouts
-from diversity.saved_scores import check_can_join, check_same_settings, not_yet_scored, once_per_group
+from diversity.load import LoadOptions
 from rollout_common.errors import InputError
 from rollout_common.run_directory import RunConfig, RunPaths, is_run_directory, read_config, read_jsonl
+
+if TYPE_CHECKING:
+    import tempfile
+
+    from diversity.streaming.groups import GroupTable
+    from diversity.streaming.survey import LogTables
 
 # ---------------------------------------------------------------- inputs
 
@@ -90,9 +98,10 @@ def parent_lineages(runs: Sequence[RunInfo]) -> dict[str, str]:
 # ---------------------------------------------------------------- tables for the figures
 
 
-def entropy_table(runs: Sequence[RunInfo], rollouts: pl.DataFrame) -> pl.DataFrame:
+def entropy_table(runs: Sequence[RunInfo], from_rollouts: pl.DataFrame | None) -> pl.DataFrame:
     """Token-mean entropy per (lineage, phase, step): the trainer's own log where there is one,
-    else the mean of per-response entropies of training rollouts."""
+    else the mean of per-response entropies of training rollouts (``from_rollouts``: per lineage, phase,
+    step and seed, as :meth:`diversity.streaming.step_totals.StepTotals.train_entropy` gives it)."""
     parts = []
     covered = set()
     for run in runs:
@@ -103,13 +112,7 @@ def entropy_table(runs: Sequence[RunInfo], rollouts: pl.DataFrame) -> pl.DataFra
             pl.col("step").cast(pl.Int64), pl.col("entropy").cast(pl.Float64),
         ))
         covered.add((run.lineage, run.phase))
-    if rollouts.height:
-        from_rollouts = (
-            rollouts.filter(pl.col("split") == "train")
-            .drop_nulls("entropy")
-            .group_by("lineage", "phase", "step", *_seed_key(rollouts))
-            .agg(pl.col("entropy").mean())
-        )
+    if from_rollouts is not None and from_rollouts.height:
         logged = [{"lineage": lineage, "phase": phase} for lineage, phase in covered]
         keep = ~pl.struct("lineage", "phase").is_in(logged) if covered else pl.lit(True)
         parts.append(from_rollouts.filter(keep).select("lineage", "phase", "step", "entropy"))
@@ -117,17 +120,6 @@ def entropy_table(runs: Sequence[RunInfo], rollouts: pl.DataFrame) -> pl.DataFra
     if not parts:
         return pl.DataFrame(schema={"lineage": pl.String, "phase": pl.String, "step": pl.Int64, "entropy": pl.Float64})
     return pl.concat(parts).sort("lineage", "step")
-
-
-def eval_reward_table(rollouts: pl.DataFrame) -> pl.DataFrame:
-    """Mean eval reward per (lineage, phase, step, task), and per seed when the logs have one."""
-    evals = rollouts.filter((pl.col("split") == "eval") & pl.col("reward").is_not_null())
-    return (
-        evals.with_columns(pl.col("task").fill_null("-"))
-        .group_by("lineage", "phase", "step", "task", *_seed_key(evals))
-        .agg(pl.col("reward").mean())
-        .sort("lineage", "step", "task")
-    )
 
 
 def pass_at_k_table(groups: pl.DataFrame) -> pl.DataFrame:
@@ -150,11 +142,6 @@ def pass_at_k_table(groups: pl.DataFrame) -> pl.DataFrame:
     return table.group_by(*keys, "k").agg(pl.col("pass_at_k").mean()).sort(*keys, "k").select(list(schema))
 
 
-def _seed_key(frame: pl.DataFrame) -> list[str]:
-    """Keep runs of one lineage with different seeds apart, so figures can show their spread."""
-    return ["seed"] if "seed" in frame.columns else []
-
-
 # ---------------------------------------------------------------- analyse
 
 
@@ -162,17 +149,25 @@ def _seed_key(frame: pl.DataFrame) -> list[str]:
 class Analysis:
     """Everything computed from the inputs, before any drawing."""
 
-    loaded: LoadResult | None
+    logs: LogTables | None
+    """what the logs gave: files read, per-step tables, their rows kept for a second read; None without logs"""
     saved: list[Path]
     runs: list[RunInfo]
-    rollouts: pl.DataFrame
-    scores: object  # diversity.scoring.Scores
+    scores: GroupTable
+    """every scored group, a whole step at a time (``steps()``), with ``summary``, ``metrics`` and ``settings``"""
     entropy: pl.DataFrame
     evals: pl.DataFrame
     parents: dict[str, str]
     metric_names: list[str]
     embedder: str
     pass_at_k: pl.DataFrame  # pass_at_k_table of the scored groups; empty when correctness is unknown
+    workspace: tempfile.TemporaryDirectory | None = None
+    """the folder holding the spilled rows and the scored groups, removed by :meth:`close`"""
+
+    def close(self) -> None:
+        """Remove the files the analysis read from (its spilled rows and scored groups)."""
+        if self.workspace is not None:
+            self.workspace.cleanup()
 
 
 def analyse(
@@ -189,6 +184,8 @@ def analyse(
     progress: bool = True,
     correct_threshold: float | None = None,
     pass_k: int | None = None,
+    chunk_rows: int | None = None,
+    work_dir: str | Path | None = None,
 ) -> Analysis:
     """Read run directories, rollout logs and saved scores; score the logs.
 
@@ -201,42 +198,49 @@ def analyse(
     once, and scoring the other logs with another embedder or token pattern
     than the saved scores' is an OptionError (:mod:`diversity.saved_scores`).
     ``correct_threshold`` and ``pass_k`` go to :func:`diversity.score` (what
-    counts as correct, and pass_at_k's k)."""
+    counts as correct, and pass_at_k's k). The logs are read, scored and
+    tabulated ``chunk_rows`` rollouts at a time (default
+    ``diversity.streaming.CHUNK_ROWS``, 200,000), whole groups only; a log
+    over one chunk is spilled to a hidden folder in ``work_dir`` (default: the
+    system's temporary folder), kept until :meth:`Analysis.close`."""
     from diversity.metrics.registry import METRICS
-    from diversity.scoring import Scores, score
+    from diversity.streaming import CHUNK_ROWS
+    from diversity.streaming.survey import survey
 
     sources = [sources] if isinstance(sources, (str, Path)) else list(sources)
     runs = [read_run(s) for s in sources if is_run_directory(s)]
     saved = [Path(s) for s in sources if is_scores_file(Path(s))]
     logs = [s for s in sources if Path(s) not in saved]
-
-    loaded = read_rollouts(logs, load_options or LoadOptions()) if logs else None
-    rollouts = loaded.frame if loaded is not None else pl.DataFrame()
-    score_parts = [Scores.read_parquet(p) for p in saved]
-    check_same_settings(list(zip(saved, score_parts)))
-    if loaded is not None and score_logs:
-        options = {"token_pattern": token_pattern} if token_pattern is not None else {}
-        scored = rollouts if score_splits is None else rollouts.filter(pl.col("split").is_in(list(score_splits)))
-        scored = not_yet_scored(scored, score_parts)
-        if scored.height:
-            check_can_join(list(zip(saved, score_parts)), metrics, embedder, batch_size, token_pattern)
-            score_parts.append(score(scored, metrics=metrics, embedder=embedder, batch_size=batch_size,
-                                     cache_dir=cache_dir, progress=progress, correct_threshold=correct_threshold,
-                                     pass_k=pass_k, **options))
-    scores = once_per_group(Scores.concat(score_parts))
+    scoring = None
+    if score_logs:
+        scoring = {"metrics": metrics, "embedder": embedder, "batch_size": batch_size, "cache_dir": cache_dir,
+                   "correct_threshold": correct_threshold, "pass_k": pass_k}
+        if token_pattern is not None:
+            scoring["token_pattern"] = token_pattern
+    found = survey(logs, saved, load_options=load_options or LoadOptions(), scoring=scoring, score_splits=score_splits,
+                   chunk_rows=CHUNK_ROWS if chunk_rows is None else chunk_rows, progress=progress, work_dir=work_dir)
+    scores, tables = found.groups, found.logs
     return Analysis(
-        loaded=loaded,
+        logs=tables,
         saved=saved,
         runs=runs,
-        rollouts=rollouts,
         scores=scores,
-        entropy=entropy_table(runs, rollouts),
-        evals=eval_reward_table(rollouts) if rollouts.height else pl.DataFrame(),
+        entropy=entropy_table(runs, tables.train_entropy if tables is not None else None),
+        evals=tables.evals if tables is not None else pl.DataFrame(),
         parents=parent_lineages(runs),
         metric_names=[m for m in METRICS if f"{m}_mean" in scores.summary.columns],
         embedder=embedder,
-        pass_at_k=pass_at_k_table(scores.groups),
+        pass_at_k=_pass_at_k(scores),
+        workspace=found.workspace,
     )
+
+
+def _pass_at_k(scores: GroupTable) -> pl.DataFrame:
+    """pass_at_k_table of every scored group, a whole step at a time."""
+    tables = [pass_at_k_table(part) for part in scores.steps()]
+    if not tables:
+        return pass_at_k_table(pl.DataFrame())
+    return pl.concat(tables).sort("lineage", "phase", "step", "split", "task", "k")
 
 
 # ---------------------------------------------------------------- tables for the report
@@ -301,6 +305,26 @@ def _preferred_split(summary: pl.DataFrame) -> pl.DataFrame:
     return joined.filter(pl.when(pl.col("has_eval")).then(pl.col("split") == "eval").otherwise(True)).drop("has_eval")
 
 
+def collapse_step(groups: pl.DataFrame) -> tuple[str, str, int] | None:
+    """(phase, split, step) at which prompts are compared: the last phase's last step, in its eval groups
+    when it has any, else train. ``groups``: scored groups, or their summary (the same keys)."""
+    if groups.is_empty():
+        return None
+    last_phase = sorted(groups["phase"].unique().to_list())[-1]
+    candidates = groups.filter(pl.col("phase") == last_phase)
+    split = "eval" if "eval" in candidates["split"].unique().to_list() else "train"
+    return last_phase, split, candidates.filter(pl.col("split") == split)["step"].max()
+
+
+def least_diverse_prompts(at_step: pl.DataFrame, metric: str, lower_is_collapsed: bool = True,
+                          prompts: int = 3) -> list[str]:
+    """The ``prompts`` prompts of ``at_step``'s groups with the least diverse mean ``metric`` across lineages
+    (ties in prompt order)."""
+    order = at_step.group_by("prompt").agg(pl.col(metric).mean().alias("value"))
+    order = order.sort("value", "prompt", descending=[not lower_is_collapsed, False], nulls_last=True)
+    return order.head(prompts)["prompt"].to_list()
+
+
 def most_collapsed_prompts(
     groups: pl.DataFrame,
     rollouts: pl.DataFrame,
@@ -312,20 +336,15 @@ def most_collapsed_prompts(
 
     Returns, per prompt: its text, the step, and for each lineage its answers and
     metric value at that step. Prompts are compared by text, so the same prompt
-    is matched across lineages whatever their group ids.
+    is matched across lineages whatever their group ids. ``groups`` and
+    ``rollouts`` need only hold the groups and rows of that step.
     """
     if groups.is_empty() or metric not in groups.columns:
         return []
-    last_phase = sorted(groups["phase"].unique().to_list())[-1]
-    candidates = groups.filter(pl.col("phase") == last_phase)
-    split = "eval" if "eval" in candidates["split"].unique().to_list() else "train"
-    candidates = candidates.filter(pl.col("split") == split)
-    step = candidates["step"].max()
-    at_step = candidates.filter(pl.col("step") == step)
-    order = at_step.group_by("prompt").agg(pl.col(metric).mean().alias("value"))
-    order = order.sort("value", descending=not lower_is_collapsed, nulls_last=True).head(prompts)
+    last_phase, split, step = collapse_step(groups)
+    at_step = groups.filter((pl.col("phase") == last_phase) & (pl.col("split") == split) & (pl.col("step") == step))
     chosen = []
-    for prompt, _value in order.iter_rows():
+    for prompt in least_diverse_prompts(at_step, metric, lower_is_collapsed, prompts):
         answers = rollouts.filter(
             (pl.col("phase") == last_phase) & (pl.col("split") == split)
             & (pl.col("step") == step) & (pl.col("prompt") == prompt)
@@ -340,3 +359,22 @@ def most_collapsed_prompts(
             })
         chosen.append({"prompt": prompt, "step": step, "phase": last_phase, "split": split, "lineages": lineages})
     return chosen
+
+
+def collapsed_prompts(analysis: Analysis, metric: str, lower_is_collapsed: bool = True,
+                      prompts: int = 3, progress: bool = False) -> list[dict]:
+    """:func:`most_collapsed_prompts` of an analysis: its groups at the collapse step, and the logs' rows of
+    the chosen prompts there, read again. Empty without logs."""
+    at = collapse_step(analysis.scores.summary)
+    if at is None or analysis.logs is None:
+        return []
+    phase, split, step = at
+    where = (pl.col("phase") == phase) & (pl.col("split") == split) & (pl.col("step") == step)
+    groups = pl.concat([part.filter(where) for part in analysis.scores.steps()])
+    if metric not in groups.columns:
+        return []
+    chosen = least_diverse_prompts(groups, metric, lower_is_collapsed, prompts)
+    keys = pl.DataFrame({"phase": [phase] * len(chosen), "split": [split] * len(chosen),
+                         "step": [step] * len(chosen), "prompt": chosen},
+                        schema={"phase": pl.String, "split": pl.String, "step": pl.Int64, "prompt": pl.String})
+    return most_collapsed_prompts(groups, analysis.logs.matching(keys, progress), metric, lower_is_collapsed, prompts)

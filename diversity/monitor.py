@@ -118,7 +118,7 @@ class DiversityMonitor:
             metrics: registry names; None = the default lexical metrics, plus the
                 default embedding metrics when ``embedder`` is given.
             embedder: None (lexical metrics only), an embedder name (``minilm``,
-                ``hashing``, a local sentence-transformers folder) or an
+                ``static``, ``hashing``, a local sentence-transformers folder) or an
                 :class:`diversity.embedding.Embedder`; loaded once, on first use.
             background: score embedding metrics in a worker thread (True) or in the call.
             max_pending: steps the worker may fall behind before a call waits for it.

@@ -135,7 +135,7 @@ def score_logs_on_ray(paths, writer, options: LoadOptions, chunk_rows: int, prog
                 fn_kwargs={"options": options, "chunk_rows": chunk_rows}))
         whole = reader.read_with_loader([path for path, how in planned if how == "loader"])
         loaded = [_block(frame.slice(at, chunk_rows), i, at) for i, (path, how) in enumerate(planned) if how == "loader"
-                  for frame in [whole[path]] for at in range(0, frame.height, chunk_rows)]
+                  for frame in [whole[path][1]] for at in range(0, frame.height, chunk_rows)]
         if loaded:
             parts.append(ray.data.from_arrow(loaded))
         rows = (parts[0] if len(parts) == 1 else parts[0].union(*parts[1:])).materialize() if parts else None
@@ -147,7 +147,7 @@ def score_logs_on_ray(paths, writer, options: LoadOptions, chunk_rows: int, prog
                  len(planned), len(streamed), len(planned) - len(streamed), rows.num_blocks(), chunk_rows)
         for scores in _scored(ray, rows, count, chunk_rows, score_options):
             writer.write(scores)
-    return reader.files, count
+    return [report for report, _ in whole.values()], count
 
 
 def score_on_ray(frame: pl.DataFrame, chunk_rows: int | None = None, **score_options):
@@ -264,7 +264,7 @@ class _EmbeddingStage:
 
         self.semantic, self.lexical = semantic, lexical
         embedder = get_embedder(options.get("embedder", DEFAULT_EMBEDDER), options.get("batch_size", BATCH_SIZE),
-                                options.get("device"))
+                                options.get("device"), options.get("cache_dir"))
         self.options = {**options, "embedder": embedder, "metrics": semantic}
 
     def __call__(self, table):

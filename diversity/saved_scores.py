@@ -22,12 +22,11 @@ from rollout_common.errors import OptionError
 log = logging.getLogger("diversity")
 
 
-def not_yet_scored(rollouts: pl.DataFrame, saved: Sequence) -> pl.DataFrame:
-    """The rollouts whose group no saved Scores holds: a saved score stands for its logs, never scored twice."""
-    keys = [part.groups.select(GROUP_KEYS) for part in saved if part.groups.height]
-    if not keys or not rollouts.height:
+def not_yet_scored(rollouts: pl.DataFrame, covered: pl.DataFrame | None) -> pl.DataFrame:
+    """The rollouts whose group is not among ``covered`` (the group keys saved Scores hold): a saved score
+    stands for its logs, never scored twice."""
+    if covered is None or not covered.height or not rollouts.height:
         return rollouts
-    covered = pl.concat(keys, how="vertical_relaxed").unique()
     fresh = rollouts.join(covered, on=list(GROUP_KEYS), how="anti", nulls_equal=True, maintain_order="left")
     known = rollouts.select(GROUP_KEYS).unique().height - fresh.select(GROUP_KEYS).unique().height
     if known:
@@ -35,14 +34,13 @@ def not_yet_scored(rollouts: pl.DataFrame, saved: Sequence) -> pl.DataFrame:
     return fresh
 
 
-def once_per_group(scores):
-    """A group given twice (in two saved files, or saved and in the logs) is one group: the first stands."""
-    groups = scores.groups.unique(subset=list(GROUP_KEYS), keep="first", maintain_order=True)
-    if groups.height < scores.groups.height:
+def once_per_group(groups: pl.DataFrame) -> pl.DataFrame:
+    """A group given twice (in two saved files, or saved and in the logs) is one group: the first row stands."""
+    once = groups.unique(subset=list(GROUP_KEYS), keep="first", maintain_order=True)
+    if once.height < groups.height:
         log.warning("%d group(s) appear in more than one saved scores file: each is counted once (the first)",
-                    scores.groups.height - groups.height)
-        return type(scores)(groups, scores.metrics, scores.settings)
-    return scores
+                    groups.height - once.height)
+    return once
 
 
 def check_same_settings(saved: Sequence[tuple[Path, object]]) -> None:
@@ -56,14 +54,15 @@ def check_same_settings(saved: Sequence[tuple[Path, object]]) -> None:
                               f"with one {flag}, or report them separately")
 
 
-def check_can_join(saved: Sequence[tuple[Path, object]], metrics, embedder, batch_size, token_pattern) -> None:
+def check_can_join(saved: Sequence[tuple[Path, object]], metrics, embedder, batch_size, token_pattern,
+                   cache_dir=None) -> None:
     """Scoring new logs beside saved scores must use the saved scores' embedder and token pattern."""
     from diversity.embedding import get_embedder
     from diversity.metrics import TOKEN_PATTERN
     from diversity.metrics.registry import resolve
 
     kinds = {spec.kind for spec in resolve(metrics)}
-    ours = {"embedder": get_embedder(embedder, batch_size).id if "embedding" in kinds else None,
+    ours = {"embedder": get_embedder(embedder, batch_size, cache_dir=cache_dir).id if "embedding" in kinds else None,
             "token_pattern": (token_pattern or TOKEN_PATTERN) if "lexical" in kinds else None}
     for path, part in saved:
         for setting, value in ours.items():
@@ -78,6 +77,11 @@ def check_can_join(saved: Sequence[tuple[Path, object]], metrics, embedder, batc
 
 
 def _embedder_name(embedder_id: str) -> str:
-    """The --embedder value that gives ``embedder_id`` (``minilm:...`` → minilm)."""
+    """The --embedder value that gives ``embedder_id`` (``minilm:...`` → minilm), and where: MiniLM's vectors
+    are float16 on a CUDA GPU (the id ends in ``:fp16``) and float32 on the CPU."""
     kind, _, rest = embedder_id.partition(":")
-    return rest if kind == "sentence-transformers" else kind
+    name = rest if kind == "sentence-transformers" else kind
+    if kind not in ("minilm", "sentence-transformers"):
+        return name
+    fp16 = embedder_id.endswith(":fp16")
+    return f"{name.removesuffix(':fp16')} on {'a CUDA GPU' if fp16 else 'the CPU'}"

@@ -116,6 +116,12 @@ class Scores:
 
     @classmethod
     def read_parquet(cls, path: str | Path) -> "Scores":
+        shell = cls.read_schema(path)
+        return cls(pl.read_parquet(path), shell.metrics, shell.settings)
+
+    @classmethod
+    def read_schema(cls, path: str | Path) -> "Scores":
+        """A scores file's metrics, settings and columns, without its groups (an empty table of its schema)."""
         path = Path(path)
         info = _read_info(path)
         if info is None:
@@ -124,7 +130,8 @@ class Scores:
         if info.get("format") != _FORMAT or info.get("version", 0) > _FORMAT_VERSION:
             raise InputError(path, f"scores format {info.get('format')!r} version {info.get('version')!r} "
                                    f"is not {_FORMAT!r} <= {_FORMAT_VERSION}", fix="re-score the logs")
-        return cls(pl.read_parquet(path), tuple(info["metrics"]), dict(info.get("settings", {})))
+        return cls(pl.DataFrame(schema=pl.read_parquet_schema(path)), tuple(info["metrics"]),
+                   dict(info.get("settings", {})))
 
     @classmethod
     def concat(cls, parts: Sequence["Scores"]) -> "Scores":
@@ -201,11 +208,11 @@ def score(
     Args:
         rollouts: one row per response with at least the group keys and ``response``.
         metrics: names from :data:`diversity.metrics.registry.METRICS`; None = the defaults.
-        embedder: ``minilm``, ``hashing``, ``tfidf``, a sentence-transformers
+        embedder: ``minilm``, ``static``, ``hashing``, ``tfidf``, a sentence-transformers
             model folder or cached name, or an :class:`diversity.embedding.Embedder`.
             Loaded only when an embedding metric is asked for.
-        batch_size: texts per model call.
-        cache_dir: folder for the embedding cache (see :mod:`diversity.embedding`).
+        batch_size: batch size on CPU, in 128-token texts (see :data:`diversity.embedding.BATCH_SIZE`).
+        cache_dir: folder for the embedding cache and the static model (see :mod:`diversity.embedding`).
         progress: show progress bars on stderr.
         token_pattern: regex whose matches are the tokens of the lowercased text.
         device: ``cpu`` / ``cuda``; default CUDA when available.

@@ -427,6 +427,20 @@ def test_vendi_dual_form_equals_kernel_form_when_items_outnumber_dimensions() ->
         assert m.vendi_score(group, q=q) == pytest.approx(ref_vendi(group, q), rel=1e-9)
 
 
+def test_kernel_spectrum_in_chunks_equals_one_batch() -> None:
+    """The batched eigendecomposition runs EIGEN_CHUNK kernels at a time (SPEC §5); any chunk size, a tiny one,
+    one that does not divide the batch, or one larger than it, gives the same eigenvalues."""
+    groups = RNG.normal(size=(37, 8, 5))
+    unit = groups / np.linalg.norm(groups, axis=-1, keepdims=True)
+    kernels = unit @ unit.transpose(0, 2, 1)  # (37, 8, 8)
+    whole = m.kernel_spectrum(kernels, chunk=len(kernels))
+    for chunk in (1, 3, 8, 36, 1000):
+        np.testing.assert_array_equal(m.kernel_spectrum(kernels, chunk=chunk), whole)
+    expected = [ref_vendi(group, 1.0) for group in groups]
+    np.testing.assert_allclose(m.vendi_score_batch(kernels), expected, rtol=1e-9)
+    assert m.kernel_spectrum(kernels[:0], chunk=2).shape == (0, 8)
+
+
 def test_vendi_cases_the_published_package_gets_wrong() -> None:
     identical = np.ones((4, 3))
     # q = 0 on identical items: round-off eigenvalues must not count (published: 2.0).

@@ -157,7 +157,7 @@ def test_saved_scores_can_stand_for_the_logs(tmp_path: Path, experiment_log: Pat
     path = saved.to_parquet(tmp_path / "scores.parquet")
     analysis = analyse([experiment_log, path], score_logs=False, progress=False)
     assert analysis.scores.metrics == ("vendi_score",) and analysis.scores.groups.equals(saved.groups)
-    assert analysis.entropy.height and analysis.evals.height and analysis.rollouts.height
+    assert analysis.entropy.height and analysis.evals.height and analysis.logs.rows
 
 
 def test_correctness_metrics_figure_and_definitions_with_a_threshold(tmp_path: Path, experiment_log: Path) -> None:

@@ -66,8 +66,7 @@ def _lowest_hash(prompts: list[str], ids: list[str], keep: int) -> set[str]:
 
 
 def test_groups_per_step_keeps_the_same_lowest_hash_prompts_in_every_lineage(analysis) -> None:
-    groups = analysis.scores.groups
-    chosen, rule = page_data.select_groups(groups, None, groups_per_step=2)
+    chosen, rule = page_data.select_groups(analysis.scores, groups_per_step=2)
     expected = _lowest_hash([f"prompt {p}" for p in range(5)], [f"g{p}" for p in range(5)], 2)
     per_partition = chosen.group_by("lineage", "phase", "step", "split").agg(pl.col("group_id").sort())
     assert per_partition.height == 4  # 2 lineages × 2 steps, eval only (train was not scored)
@@ -75,22 +74,20 @@ def test_groups_per_step_keeps_the_same_lowest_hash_prompts_in_every_lineage(ana
     assert rule.startswith("8 of 20 scored groups are in the page: at every step, up to 2 per lineage, phase and split")
     assert "--groups-per-step" in rule
 
-    chosen, rule = page_data.select_groups(groups, None, group_steps=[10])
+    chosen, rule = page_data.select_groups(analysis.scores, group_steps=[10])
     assert chosen["step"].unique().to_list() == [10] and chosen.height == 10
     assert rule.startswith("All 10 scored groups at step 10 are in the page.")
     with pytest.raises(OptionError, match=r"--group-steps 5: no scored groups at that step; scored steps: 0, 10"):
-        page_data.select_groups(groups, None, group_steps=[5, 10])
+        page_data.select_groups(analysis.scores, group_steps=[5, 10])
     with pytest.raises(OptionError, match="at least 1"):
-        page_data.select_groups(groups, None, groups_per_step=0)
+        page_data.select_groups(analysis.scores, groups_per_step=0)
 
 
 def test_without_a_rule_every_group_fits_or_the_largest_count_per_step_that_fits(analysis) -> None:
-    groups = analysis.scores.groups
-    answers = page_data.fold_answers(analysis.rollouts, groups.select(GROUP_KEYS))
-    chosen, rule = page_data.select_groups(groups, answers)
+    chosen, rule = page_data.select_groups(analysis.scores)
     assert chosen.height == 20 and rule.startswith("All 20 scored groups are in the page.")
     one_group = 160 + len("prompt 0") + 2 * (len("a 0") + 24)  # the size estimate of one group: two distinct answers
-    chosen, rule = page_data.select_groups(groups, answers, budget=one_group * 4 * 3)
+    chosen, rule = page_data.select_groups(analysis.scores, budget=one_group * 4 * 3)
     assert chosen.height == 12 and "up to 3 per lineage" in rule
 
 

@@ -296,7 +296,9 @@ def register(subparsers) -> None:
     parser.add_argument("--seeds", type=int, default=None, help="training seeds 0..N-1 (default: the preset's; full: 5)")
     parser.add_argument("--report", default=None, help="HTML report to write (default: OUT/report.html)")
     parser.add_argument("--data-dir", default=None, help="folder for the summary tables (default: OUT/summary)")
-    parser.add_argument("--embedder", default="minilm", help="embedder for the diversity metrics (default minilm)")
+    parser.add_argument("--embedder", default="minilm",
+                        help="embedder for the diversity metrics: minilm (default), static, hashing, tfidf "
+                             "or a sentence-transformers folder")
     parser.add_argument("--force", action="store_true", help="delete OUT and start over")
     parser.set_defaults(handler=run)
 

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 
 def add_load_options(parser: argparse.ArgumentParser) -> None:
@@ -77,17 +78,24 @@ def add_scoring_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--embedder", default=DEFAULT_EMBEDDER,
-        help="minilm (default: all-MiniLM-L6-v2, offline, CUDA when available), hashing or tfidf "
-             "(fast lexical vectors), or a sentence-transformers model folder",
+        help="minilm (default: all-MiniLM-L6-v2, offline; on a CUDA GPU when available, in float16), static "
+             "(model2vec distilled from that MiniLM once and kept in the cache folder: ~300x faster on CPU, "
+             "rougher scores; benchmarks/EMBEDDERS.md), hashing or tfidf (fast lexical vectors), or a "
+             "sentence-transformers model folder",
     )
     cache = parser.add_mutually_exclusive_group()
     cache.add_argument(
         "--cache-dir", default=None,
-        help="embedding cache folder, so no text is embedded twice (default: $ROLLOUT_DIVERSITY_CACHE_DIR, "
-             "else $XDG_CACHE_HOME/rollout-diversity/embeddings, else ~/.cache/rollout-diversity/embeddings)",
+        help="embedding cache folder, so no text is embedded twice; the static model is kept in its models/ "
+             "(default: $ROLLOUT_DIVERSITY_CACHE_DIR, else $XDG_CACHE_HOME/rollout-diversity/embeddings, "
+             "else ~/.cache/rollout-diversity/embeddings)",
     )
-    cache.add_argument("--no-cache", action="store_true", help="neither read nor write the embedding cache")
-    parser.add_argument("--batch-size", type=int, default=BATCH_SIZE, help=f"texts per model call (default {BATCH_SIZE})")
+    cache.add_argument("--no-cache", action="store_true",
+                       help="neither read nor write the embedding cache (the static model is still kept in the "
+                            "default folder's models/)")
+    parser.add_argument("--batch-size", type=int, default=BATCH_SIZE,
+                        help=f"batch size of sentence-transformers models on CPU, in 128-token texts: batches of "
+                             f"up to N x 128 padded tokens (default {BATCH_SIZE}; on CUDA, 65,536 padded tokens)")
     parser.add_argument("--token-pattern", default=TOKEN_PATTERN,
                         help=f"regex whose matches in the lowercased text are tokens (default {TOKEN_PATTERN!r})")
     parser.add_argument(
@@ -122,23 +130,33 @@ def add_analysis_options(parser: argparse.ArgumentParser) -> None:
                              "entropy and reward read every split)")
     parser.add_argument("--extra-metric", nargs="+", default=[], metavar="METRIC", dest="extra_metrics",
                         help="further scored metrics to draw as their own figure")
+    _add_chunk_rows(parser, "read, scored and summed")
     parser.add_argument("--force", action="store_true", help="replace an existing output")
 
 
-def analysis_options(args: argparse.Namespace) -> dict:
-    """Keyword arguments for ``diversity.analysis.analyse`` (and ``build_report``) from the flags."""
-    return {**scoring_options(args), "load_options": load_options(args), "score_splits": args.score_splits}
+def analysis_options(args: argparse.Namespace, out: Path) -> dict:
+    """Keyword arguments for ``diversity.analysis.analyse`` (and ``build_report``) from the flags; a log over one
+    chunk is spilled beside ``out`` (in the nearest folder of its path that exists)."""
+    folder = next(p for p in (out.absolute().parent, *out.absolute().parents) if p.is_dir())
+    return {**scoring_options(args), "load_options": load_options(args), "score_splits": args.score_splits,
+            "chunk_rows": args.chunk_rows, "work_dir": folder}
 
 
 def add_engine_options(parser: argparse.ArgumentParser) -> None:
     """Where and in what pieces the scoring runs; for ``score``."""
-    from diversity.streaming import CHUNK_ROWS, ENGINES
+    from diversity.streaming import ENGINES
 
     parser.add_argument("--engine", default="local", choices=list(ENGINES),
                         help="local: this process, memory set by --chunk-rows; ray: Ray Data, on the cluster at "
                              "$RAY_ADDRESS or a local one (pip install -e '.[ray]')")
+    _add_chunk_rows(parser, "scored")
+
+
+def _add_chunk_rows(parser: argparse.ArgumentParser, done: str) -> None:
+    from diversity.streaming import CHUNK_ROWS
+
     parser.add_argument("--chunk-rows", type=int, default=CHUNK_ROWS, metavar="N",
-                        help=f"rollouts scored at once, whole groups only; peak memory grows with it, not with the "
+                        help=f"rollouts {done} at once, whole groups only; peak memory grows with it, not with the "
                              f"log (default {CHUNK_ROWS:,})")
 
 

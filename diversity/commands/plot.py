@@ -8,7 +8,9 @@ Examples:
 Writes entropy, eval_reward and diversity (.png and .svg), each when the
 inputs hold what it needs, pass_at_k when the logs say which responses are
 correct (a correct / acc / exact_match column, or --correct-threshold), plus
-extra_metrics with --extra-metric. Existing files are replaced only with --force.
+extra_metrics with --extra-metric. The logs are read --chunk-rows rollouts at a
+time (whole groups), so memory does not grow with them. Existing files are
+replaced only with --force.
 """
 
 from __future__ import annotations
@@ -40,8 +42,11 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise OptionError(f"--out {out} is a file; give a folder")
-    analysis = analyse(args.logs, **analysis_options(args))
-    figures = make_figures(analysis, args.extra_metrics)
+    analysis = analyse(args.logs, **analysis_options(args, out / "figure"))
+    try:
+        figures = make_figures(analysis, args.extra_metrics)
+    finally:
+        analysis.close()
     if not figures:
         raise OptionError("the inputs hold no entropy, eval reward or scored groups to plot")
     targets = [(out / f"{stem}.{kind}", figure) for stem, _, figure in figures for kind in ("png", "svg")]

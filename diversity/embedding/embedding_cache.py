@@ -10,7 +10,9 @@ written every :data:`SHARD_TEXTS` texts or :data:`SHARD_SECONDS` seconds, so
 a run that is interrupted (Ctrl-C, a crash) keeps what it embedded and a
 rerun embeds only the rest; Ctrl-C raises ``KeyboardInterrupt("kept N
 embeddings in FOLDER ...")``. The sparse lexical embedders are cheaper to
-recompute than to read and are never cached.
+recompute than to read and are never cached. Models that an embedder builds
+for itself (the static embedder's distillation) are kept in the same folder,
+under ``models/`` (:func:`models_dir`).
 """
 
 from __future__ import annotations
@@ -27,13 +29,18 @@ import numpy as np
 
 from diversity.embedding.cache_store import CacheStore
 from diversity.embedding.embedders import BATCH_SIZE, DEFAULT_EMBEDDER, Embedder, get_embedder
+from diversity.embedding.progress import EmbeddingProgress
 
 log = logging.getLogger("diversity")
 
 CACHE_ENV = "ROLLOUT_DIVERSITY_CACHE_DIR"
 """The environment variable that moves the default cache (see :func:`default_cache_dir`)."""
-# Texts per call to the model, so the progress bar moves and memory stays flat.
+MODELS_FOLDER = "models"
+"""The subfolder of the cache folder where embedders keep models they build."""
+# Texts per call to the model, so the progress bar moves and memory stays flat (an embedder may ask for
+# larger chunks: Embedder.encode_chunk); the first chunk is small so the bar shows a rate soon.
 _ENCODE_CHUNK = 2048
+FIRST_CHUNK = 256
 SHARD_TEXTS = 16384
 """A shard is written once this many new texts are embedded ..."""
 SHARD_SECONDS = 60.0
@@ -60,6 +67,12 @@ def default_cache_dir() -> Path:
     return Path(base).expanduser() / "rollout-diversity" / "embeddings"
 
 
+def models_dir(cache_dir: str | Path | None = None) -> Path:
+    """``<cache_dir>/models``, the default cache folder's when ``cache_dir`` is None (as with ``--no-cache``:
+    a built model is not an embedding, and rebuilding it every run would cost more than keeping it)."""
+    return Path(default_cache_dir() if cache_dir is None else cache_dir).expanduser() / MODELS_FOLDER
+
+
 def distinct(texts: Sequence[str]) -> tuple[list[str], np.ndarray]:
     """(distinct texts in first-seen order, (N,) index of each text among them)."""
     position: dict[str, int] = {}
@@ -82,7 +95,7 @@ def embed(
     progress: bool = False,
 ) -> Embedded:
     """Embed each distinct text once, reading and extending the on-disk cache when given."""
-    model = get_embedder(embedder, batch_size, device)
+    model = get_embedder(embedder, batch_size, device, cache_dir=cache_dir)
     unique, index = distinct(texts)
     if model.sparse or cache_dir is None or not unique:
         if cache_dir is not None and model.sparse:
@@ -115,8 +128,6 @@ def _encode_into(store: CacheStore | None, model: Embedder, texts: list[str], ke
     SHARD_SECONDS, and on any interruption the finished chunks are written before it propagates."""
     if not texts:
         return np.zeros((0, 1), dtype=np.float32)
-    from tqdm.auto import tqdm
-
     parts: list[np.ndarray] = []
     done = kept = 0  # texts embedded, texts written to the cache
     last_write = time.monotonic()
@@ -128,11 +139,12 @@ def _encode_into(store: CacheStore | None, model: Embedder, texts: list[str], ke
             kept, last_write = done, time.monotonic()
 
     try:
-        with tqdm(total=len(texts), desc="embedding", unit="text", disable=not progress, leave=False) as bar:
-            for at in range(0, len(texts), _ENCODE_CHUNK):
-                parts.append(np.asarray(model.encode(texts[at:at + _ENCODE_CHUNK]), dtype=np.float32))
-                done = at + len(parts[-1])
-                bar.update(len(parts[-1]))
+        name = model.id.split(":", 1)[0]
+        with EmbeddingProgress(len(texts), name, lambda: model.slow_on_cpu, progress) as bar:
+            for at, end in chunks(len(texts), model.encode_chunk or _ENCODE_CHUNK):
+                parts.append(np.asarray(model.encode(texts[at:end]), dtype=np.float32))
+                done = end
+                bar.update(done, end - at)
                 if done - kept >= SHARD_TEXTS or time.monotonic() - last_write >= SHARD_SECONDS:
                     keep()
             keep()
@@ -149,3 +161,9 @@ def _encode_into(store: CacheStore | None, model: Embedder, texts: list[str], ke
             ) from None
         raise
     return np.concatenate(parts)
+
+
+def chunks(total: int, size: int) -> list[tuple[int, int]]:
+    """(start, end) of each chunk: the first of at most FIRST_CHUNK texts, the others of ``size``."""
+    first = min(total, FIRST_CHUNK, size)
+    return [(0, first)] * bool(first) + [(at, min(at + size, total)) for at in range(first, total, size)]

@@ -93,8 +93,13 @@ class LoadResult:
     @property
     def counts(self) -> dict[str, int]:
         """Every file's ``counts``, added up."""
-        total: dict[str, int] = {}
-        for report in self.files:
-            for event, count in report.counts.items():
-                total[event] = total.get(event, 0) + count
-        return total
+        return added_counts(self.files)
+
+
+def added_counts(files: list[FileReport]) -> dict[str, int]:
+    """The files' ``counts``, added up by event."""
+    total: dict[str, int] = {}
+    for report in files:
+        for event, count in report.counts.items():
+            total[event] = total.get(event, 0) + count
+    return total

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import polars as pl
 
-from diversity.analysis import COLLAPSE_RATIO, Analysis, analyse, headline, most_collapsed_prompts
+from diversity.analysis import COLLAPSE_RATIO, Analysis, analyse, collapsed_prompts, headline
 from diversity.plots import make_figures
 from diversity.report import html, page_data
 from rollout_common.files import atomic_path, check_output_path
@@ -99,26 +99,37 @@ def build_report(
             (:func:`diversity.report.page_data.select_groups`; default: all that fit ~3 MB).
         **analyse_options: passed to :func:`~diversity.analysis.analyse`
             (``load_options`` (a LoadOptions), ``metrics``, ``embedder``,
-            ``cache_dir``, ``score_splits``, ``progress``, ...).
+            ``cache_dir``, ``score_splits``, ``progress``, ``chunk_rows``,
+            ``work_dir``, ...); the analysis's files are removed once the report is built.
     """
+    shown = {"group_steps": group_steps, "groups_per_step": groups_per_step,
+             "progress": analyse_options.get("progress", True)}
+    if isinstance(sources, Analysis):
+        return _build(sources, title, extra_metrics, collapsed_prompts, findings, **shown)
+    analysis = analyse(sources, **analyse_options)
+    try:
+        return _build(analysis, title, extra_metrics, collapsed_prompts, findings, **shown)
+    finally:
+        analysis.close()
+
+
+def _build(analysis: Analysis, title, extra_metrics, prompts, findings, group_steps, groups_per_step,
+           progress) -> Report:
     from diversity.metrics.registry import METRICS
 
-    analysis = sources if isinstance(sources, Analysis) else analyse(sources, **analyse_options)
     figures = [Figure(caption, _png(figure)) for _, caption, figure in make_figures(analysis, extra_metrics)]
-    groups = analysis.scores.groups
+    summary = analysis.scores.summary
     names = analysis.metric_names
     diverse = [n for n in names if METRICS[n].measures_diversity]
     collapse_metric = "vendi_score" if "vendi_score" in diverse else diverse[0] if diverse else ""
     collapsed = []
-    if collapse_metric and analysis.rollouts.height:
-        collapsed = most_collapsed_prompts(
-            groups, analysis.rollouts, collapse_metric,
-            lower_is_collapsed=METRICS[collapse_metric].higher_is_more_diverse, prompts=collapsed_prompts,
-        )
-    lineages = sorted(set(groups["lineage"].to_list()) | set(analysis.entropy["lineage"].to_list()))
+    if collapse_metric:
+        collapsed = collapsed_prompts(analysis, collapse_metric, METRICS[collapse_metric].higher_is_more_diverse,
+                                      prompts, progress)
+    lineages = sorted(set(summary["lineage"].to_list()) | set(analysis.entropy["lineage"].to_list()))
     return Report(
         title=title,
-        headline=headline(analysis.entropy, analysis.evals, analysis.scores.summary, names),
+        headline=headline(analysis.entropy, analysis.evals, summary, names),
         figures=figures,
         collapsed=collapsed,
         collapsed_metric=collapse_metric,
@@ -126,7 +137,8 @@ def build_report(
         provenance=_provenance(analysis),
         lineages=lineages,
         findings=findings,
-        page_data=page_data.page_data(analysis, group_steps=group_steps, groups_per_step=groups_per_step),
+        page_data=page_data.page_data(analysis, group_steps=group_steps, groups_per_step=groups_per_step,
+                                      progress=progress),
     )
 
 
@@ -155,18 +167,18 @@ def _definitions(metric_names: Sequence[str], settings: dict[str, str]) -> list[
 
 
 def _provenance(analysis: Analysis) -> dict:
-    loaded = analysis.loaded
-    files = [vars(f) for f in loaded.files] if loaded is not None else []
+    logs = analysis.logs
+    files = [vars(f) for f in logs.files] if logs is not None else []
     files += [{"path": str(p), "format": "saved scores", "rows": "-", "skipped": 0, "skipped_at": [], "reward": None,
                "split": None, "counts": {}, "notes": []}
               for p in analysis.saved]
     return {
         "files": files,
-        "ignored": loaded.ignored if loaded is not None else [],
-        "rows": loaded.frame.height if loaded is not None else "-",
-        "groups": analysis.scores.groups.height,
-        "skipped": loaded.skipped if loaded is not None else 0,
-        "counts": loaded.counts if loaded is not None else {},
+        "ignored": logs.ignored if logs is not None else [],
+        "rows": logs.rows if logs is not None else "-",
+        "groups": analysis.scores.count,
+        "skipped": logs.skipped if logs is not None else 0,
+        "counts": logs.counts if logs is not None else {},
         "embedder": analysis.scores.embedder or analysis.embedder,
         "packages": {name: package_version(name) for name in _PACKAGES},
         "configs": {run.name: json.dumps(run.config.raw, indent=2, sort_keys=True) for run in analysis.runs},

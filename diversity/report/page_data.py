@@ -40,6 +40,7 @@ import polars as pl
 
 from diversity.plots import lineage_colors, phase_boundaries
 from diversity.schema import GROUP_KEYS
+from diversity.streaming.groups import FOLDED, FOLDED_BYTES
 from rollout_common.errors import OptionError
 
 if TYPE_CHECKING:
@@ -61,17 +62,22 @@ def page_data(
     group_steps: Sequence[int] | None = None,
     groups_per_step: int | None = None,
     budget: int = GROUP_BUDGET,
+    progress: bool = False,
 ) -> dict:
-    """Everything the page's script shows, from one analysis (nothing is re-scored)."""
+    """Everything the page's script shows, from one analysis (nothing is re-scored; the logs' rows of the
+    groups carried are read again)."""
     from diversity.metrics.registry import METRICS
 
     metrics = list(analysis.metric_names)
-    steps = step_table(analysis.rollouts, analysis.scores.summary, metrics)
-    groups = analysis.scores.groups
-    answers = fold_answers(analysis.rollouts, groups.select(GROUP_KEYS)) if analysis.rollouts.height else None
-    chosen, rule = select_groups(groups, answers, group_steps=group_steps, groups_per_step=groups_per_step,
+    summary = analysis.scores.summary
+    steps = step_table(analysis.logs.steps if analysis.logs is not None else None, summary, metrics)
+    chosen, rule = select_groups(analysis.scores, group_steps=group_steps, groups_per_step=groups_per_step,
                                  budget=budget)
-    rule += _unscored_note(steps, groups)
+    answers = None
+    if analysis.logs is not None:
+        keys = chosen.select(GROUP_KEYS)
+        answers = fold_answers(analysis.logs.matching(keys, progress), keys)
+    rule += _unscored_note(steps, summary)
     texts = _Texts()
     lineages = sorted(set(steps["lineage"].to_list()) | set(analysis.entropy["lineage"].to_list()))
     boundary_rows = pl.concat([steps.select("phase", "step"), analysis.entropy.select("phase", "step")])
@@ -88,7 +94,7 @@ def page_data(
         "entropy": _table(_mean_se(analysis.entropy, "entropy", ("lineage", "phase", "step"))),
         "eval_reward": _table(_mean_se(analysis.evals, "reward", ("lineage", "phase", "task", "step"))),
         "groups": _group_rows(chosen, answers, metrics, texts),
-        "selection": {"rule": rule, "shown": chosen.height, "scored": groups.height,
+        "selection": {"rule": rule, "shown": chosen.height, "scored": analysis.scores.count,
                       "steps": sorted(set(chosen["step"].to_list()))},
         "texts": texts.items,
     }
@@ -97,13 +103,12 @@ def page_data(
 # ---------------------------------------------------------------- tables
 
 
-def step_table(rollouts: pl.DataFrame, summary: pl.DataFrame, metrics: Sequence[str]) -> pl.DataFrame:
-    """Per (lineage, phase, step, split): counts and means from every rollout, metric means from the scores."""
-    if rollouts.height:
-        base = rollouts.group_by(SUMMARY_KEYS).agg(
-            pl.col("group_id").n_unique().alias("groups"), pl.len().alias("answers"),
-            pl.col("reward").mean(), pl.col("entropy").mean(), pl.col("n_tokens").mean().alias("tokens"),
-        )
+def step_table(totals: pl.DataFrame | None, summary: pl.DataFrame, metrics: Sequence[str]) -> pl.DataFrame:
+    """Per (lineage, phase, step, split): counts and means from every rollout (``totals``: groups, answers,
+    reward, entropy, tokens, as :meth:`diversity.streaming.step_totals.StepTotals.steps` gives them; None
+    without logs), metric means from the scores."""
+    if totals is not None:
+        base = totals
     else:  # saved scores alone: their summary holds the counts and means
         base = summary.select(
             *SUMMARY_KEYS, "groups", pl.col("rollouts").alias("answers"),
@@ -148,8 +153,7 @@ def fold_answers(rollouts: pl.DataFrame, keys: pl.DataFrame) -> pl.DataFrame:
 
 
 def select_groups(
-    groups: pl.DataFrame,
-    answers: pl.DataFrame | None,
+    groups,
     *,
     group_steps: Sequence[int] | None = None,
     groups_per_step: int | None = None,
@@ -157,32 +161,37 @@ def select_groups(
 ) -> tuple[pl.DataFrame, str]:
     """The scored groups the page carries, and the rule that chose them, as one sentence.
 
+    ``groups``: a :class:`~diversity.streaming.groups.GroupTable` (read a whole step at a time).
     ``group_steps``: only groups at these steps. ``groups_per_step``: at each step, up to that many
     groups per (lineage, phase, split): those whose SHA-1 of prompt and group id is lowest, so every
     lineage keeps the same prompts. With neither, every group when their estimated size fits
     ``budget`` bytes, else the largest ``groups_per_step`` that fits."""
     if groups_per_step is not None and groups_per_step < 1:
         raise OptionError(f"--groups-per-step must be at least 1, got {groups_per_step}")
-    ranked = _ranked(groups)
-    where = ""
+    scored_steps = sorted(set(groups.summary["step"].to_list()))
+    where, steps = "", None
     if group_steps is not None:
         steps = sorted(set(int(s) for s in group_steps))
-        missing = sorted(set(steps) - set(ranked["step"].to_list()))
+        missing = sorted(set(steps) - set(scored_steps))
         if missing:
-            have = ", ".join(str(s) for s in sorted(set(ranked["step"].to_list()))) or "none"
+            have = ", ".join(str(s) for s in scored_steps) or "none"
             raise OptionError(f"--group-steps {', '.join(map(str, missing))}: no scored groups at that step; "
                               f"scored steps: {have}")
-        ranked = ranked.filter(pl.col("step").is_in(steps))
         where = f" at step{'s' if len(steps) > 1 else ''} {', '.join(map(str, steps))}"
     limit = groups_per_step
     if limit is None and group_steps is None:
-        limit = _fitting_limit(ranked, _weights(ranked, answers), budget)
-    chosen = ranked if limit is None else ranked.filter(pl.col("_rank") < limit)
-    chosen = chosen.drop("_rank").sort(GROUP_KEYS)
-    if limit is None or chosen.height == ranked.height:
+        limit = _fitting_limit(groups, budget)
+    parts, candidates = [], 0
+    for part in groups.steps():
+        if steps is not None:
+            part = part.filter(pl.col("step").is_in(steps))
+        candidates += part.height
+        parts.append(part if limit is None else _ranked(part).filter(pl.col("_rank") < limit).drop("_rank"))
+    chosen = pl.concat(parts).drop(FOLDED, FOLDED_BYTES).sort(GROUP_KEYS) if parts else groups.empty()
+    if limit is None or chosen.height == candidates:
         rule = f"All {chosen.height:,} scored groups{where} are in the page."
     else:
-        rule = (f"{chosen.height:,} of {groups.height:,} scored groups are in the page{where}: at every step, up to "
+        rule = (f"{chosen.height:,} of {groups.count:,} scored groups are in the page{where}: at every step, up to "
                 f"{limit} per lineage, phase and split, those whose SHA-1 of prompt and group id is lowest "
                 f"(so every lineage keeps the same prompts).")
     return chosen, rule + " Choose others with --groups-per-step N or --group-steps STEP ... (build_report: "\
@@ -200,26 +209,22 @@ def _ranked(groups: pl.DataFrame) -> pl.DataFrame:
     ).drop("_hash")
 
 
-def _weights(ranked: pl.DataFrame, answers: pl.DataFrame | None) -> pl.DataFrame:
-    """Estimated bytes each group adds to the page: its prompt, its distinct answers, its numbers."""
+def _weights(ranked: pl.DataFrame) -> pl.DataFrame:
+    """Estimated bytes each group adds to the page: its prompt, its folded answers (24 bytes of numbers
+    each, beside the text), its numbers."""
     prompt_bytes = pl.col("prompt").str.len_bytes().fill_null(0) if "prompt" in ranked.columns else pl.lit(0)
-    sized = ranked.select(*GROUP_KEYS, "_rank", (prompt_bytes + 160).alias("_bytes"))
-    if answers is None:
-        return sized
-    answer_bytes = answers.select(
-        *GROUP_KEYS,
-        pl.col("answers").list.eval(pl.element().struct.field("response").str.len_bytes() + 24).list.sum()
-        .alias("_answer_bytes"),
-    )
-    joined = sized.join(answer_bytes, on=list(GROUP_KEYS), how="left")
-    return joined.with_columns((pl.col("_bytes") + pl.col("_answer_bytes").fill_null(0)).alias("_bytes"))
+    answer_bytes = pl.col(FOLDED_BYTES).fill_null(0) + 24 * pl.col(FOLDED).fill_null(0)
+    return ranked.select("_rank", (prompt_bytes.cast(pl.Int64) + 160 + answer_bytes).alias("_bytes"))
 
 
-def _fitting_limit(ranked: pl.DataFrame, weights: pl.DataFrame, budget: int) -> int | None:
+def _fitting_limit(groups, budget: int) -> int | None:
     """None when every group fits ``budget``; else the largest per-step count that does (at least 1)."""
-    if ranked.is_empty() or weights["_bytes"].sum() <= budget:
+    per_rank = [_weights(_ranked(part)).group_by("_rank").agg(pl.col("_bytes").sum()) for part in groups.steps()]
+    if not per_rank:
         return None
-    per_rank = weights.group_by("_rank").agg(pl.col("_bytes").sum()).sort("_rank")
+    per_rank = pl.concat(per_rank).group_by("_rank").agg(pl.col("_bytes").sum()).sort("_rank")
+    if per_rank["_bytes"].sum() <= budget:
+        return None
     cumulative = per_rank["_bytes"].cum_sum().to_list()
     return max(1, sum(1 for total in cumulative if total <= budget))
 

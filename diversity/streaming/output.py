@@ -5,6 +5,7 @@
   (same columns, types and metadata; a row group per chunk).
 - :class:`ScoresFile`: what was written (path, counts, metrics, settings, what
   was read from each file) and the per-step summary, read back from the file.
+- :func:`conform`: a frame with a given table's columns and types.
 - :func:`merged_log`: each chunk's ``score`` logs the same lines ("3 group(s)
   have fewer than 2 responses..."); they are held and said once, counts added up.
 """
@@ -59,14 +60,19 @@ class ScoresWriter:
         if extra:
             raise OptionError(f"a later chunk of the log has score column(s) {', '.join(extra)} that the first lacks; "
                               "score with a --chunk-rows that holds the whole log")
-        return groups.select(
-            pl.col(name).cast(dtype) if name in groups.columns else pl.lit(None, dtype).alias(name)
-            for name, dtype in self._schema.items()
-        )
+        return conform(groups, self._schema)
 
     def close(self) -> None:
         if self._writer is not None:
             self._writer.close()
+
+
+def conform(frame: pl.DataFrame, schema: pl.Schema) -> pl.DataFrame:
+    """``frame`` with exactly ``schema``'s columns, in its order and types; a column ``frame`` lacks is null."""
+    return frame.select(
+        pl.col(name).cast(dtype) if name in frame.columns else pl.lit(None, dtype).alias(name)
+        for name, dtype in schema.items()
+    )
 
 
 @dataclass

@@ -20,11 +20,8 @@ from collections.abc import Iterable, Iterator
 from numbers import Integral
 from pathlib import Path
 
-import polars as pl
-
 from diversity.load.options import LoadOptions
 from diversity.load.paths import as_list
-from diversity.load.rows import concat_rows
 from diversity.scoring import ENGINES
 from diversity.streaming.output import ScoresFile, ScoresWriter, merged_log
 from diversity.streaming.partition import Spill
@@ -97,7 +94,8 @@ def chunk_embedder(score_options: dict, rows: int, chunk_rows: int) -> dict:
     if not any(spec.needs_embeddings for spec in resolve(score_options.get("metrics"))):
         return score_options
     name = score_options.get("embedder", DEFAULT_EMBEDDER)
-    embedder = get_embedder(name, score_options.get("batch_size", BATCH_SIZE), score_options.get("device"))
+    embedder = get_embedder(name, score_options.get("batch_size", BATCH_SIZE), score_options.get("device"),
+                            score_options.get("cache_dir"))
     if embedder.fitted_to_texts and rows > chunk_rows:
         raise OptionError(
             f"embedder {name!r} is fitted to all the texts it embeds at once, so a log scored in chunks would get "
@@ -113,18 +111,11 @@ def _score_chunks(reader: LogReader, spill: Spill, progress: bool, score_options
 
     from diversity.scoring import score
 
-    held: list[pl.DataFrame] = []
     for frame in reader:
-        if spill.rows == 0 and sum(f.height for f in held) + frame.height <= spill.chunk_rows:
-            held.append(frame)
-            continue
-        for part in [*held, frame]:
-            spill.add(part)
-        held = []
+        spill.add(frame)
     options = {**chunk_embedder(score_options, reader.rows, spill.chunk_rows), "progress": False}
-    chunks = spill.buckets(progress) if spill.rows else [concat_rows(held)]
     with merged_log(), tqdm(total=reader.rows, desc="scoring", unit="rollout", unit_scale=True,
                             disable=not progress) as bar:
-        for chunk in chunks:
+        for chunk in spill.buckets(progress):
             yield score(chunk.drop(ROW), **options)
             bar.update(chunk.height)

@@ -80,7 +80,10 @@ class LogReader:
         with tqdm(total=sum(path.stat().st_size for path, _ in planned), desc="reading", unit="B", unit_scale=True,
                   disable=not self.progress) as bar:
             for path, how in planned:
-                frames = self.pieces(path) if how == "pieces" else _slices(whole.get(path), self.chunk_rows)
+                if how == "loader" and path in whole:
+                    self.files.append(whole[path][0])
+                frames = self.pieces(path) if how == "pieces" else _slices(whole.get(path, (None, None))[1],
+                                                                           self.chunk_rows)
                 for frame in frames:
                     yield frame.with_columns(pl.int_range(self.rows, self.rows + frame.height, dtype=pl.Int64).alias(ROW))
                     self.rows += frame.height
@@ -104,15 +107,14 @@ class LogReader:
         for sentence in report.notes:
             log.warning("%s: %s", report.path, sentence)
 
-    def read_with_loader(self, paths: list[Path]) -> dict[Path, pl.DataFrame]:
-        """``read_rollouts`` of ``paths`` (it says what it read), as each file's rows."""
+    def read_with_loader(self, paths: list[Path]) -> dict[Path, tuple[FileReport, pl.DataFrame]]:
+        """``read_rollouts`` of ``paths`` (it says what it read), as each file's report and rows."""
         if not paths:
             return {}
         loaded = read_rollouts(paths, self.options)
-        self.files.extend(loaded.files)
         frames, at = {}, 0
         for report in loaded.files:  # the frame holds each file's rows in turn
-            frames[Path(report.path)] = loaded.frame.slice(at, report.rows)
+            frames[Path(report.path)] = (report, loaded.frame.slice(at, report.rows))
             at += report.rows
         return frames
 
