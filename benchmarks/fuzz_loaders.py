@@ -34,13 +34,15 @@ in the worker, output captured), with the same options. The outcomes allowed:
 - ``error``: a ``DiversityError`` whose message is one line, and ``inspect``
   exits 2 printing exactly one line ``rollout-diversity inspect: error: ...``.
 
-Anything else is a finding: another exception, a traceback, the two
-disagreeing, a case running past ``--timeout`` seconds (the worker is
-killed), a worker dying (a crash), a case whose peak resident memory passes
-``--memory-mb`` (measured per case from the kernel's high-water mark; the
-parent also kills a worker whose memory passes it mid-case), or code from a
-torch file having run. The table's last line gives the largest peak. Findings are printed with their case name; the exit
-status is 1 when there is any, or when a registered format has no seed.
+Anything else is a finding: another exception, a traceback, a library's
+warning on ``inspect``'s stderr, the two disagreeing, a case running past
+``--timeout`` seconds (the worker is killed), a worker dying (a crash), a
+case whose peak resident memory passes ``--memory-mb`` (measured per case
+from the kernel's high-water mark; the parent also kills a worker whose
+memory passes it mid-case), or code from a torch file having run. The
+summary's last line gives the largest peak. Findings are printed with their
+case name; the exit status is 1 when there is any, or when a registered
+format has no seed.
 """
 
 from __future__ import annotations
@@ -52,12 +54,14 @@ import json
 import logging
 import multiprocessing
 import random
+import re
 import resource
 import shutil
 import sys
 import tempfile
 import time
 import traceback
+import warnings
 from collections import Counter
 from pathlib import Path
 
@@ -70,6 +74,7 @@ from benchmarks.fuzz_mutations import CODE_RAN, mutate  # noqa: E402
 USER_COLUMNS = {"prompt": "question", "response": "answer", "group_id": "uid", "step": "iteration", "reward": "score"}
 SEED_OPTIONS = {"user_columns.jsonl": {"columns": USER_COLUMNS}, "user_columns.csv": {"columns": USER_COLUMNS}}
 TRL_GROUP = 4  # num_generations of the written and the real TRL seeds
+PYTHON_WARNING = re.compile(r"^\S+:\d+: \w*Warning: ", re.MULTILINE)  # how warnings.showwarning begins a line
 FOLDER_SHARE = 0.25  # the cases that read the mutated file's folder, its unmutated neighbours beside it
 IN_FOLDER = " (folder)"  # how such a case's mutation is named
 
@@ -190,6 +195,8 @@ def check_inspect(path: Path, flags: list[str]) -> tuple[str, str]:
     lines = err.getvalue().splitlines()
     if "Traceback" in err.getvalue() + out.getvalue():
         return "finding", f"inspect printed a traceback: {err.getvalue()[-2000:]}"
+    if PYTHON_WARNING.search(err.getvalue()):
+        return "finding", f"inspect printed a library's warning: {err.getvalue()[-1000:]}"
     if status == 0:
         return "loaded", ""
     if status == 2 and len(lines) == 1 and lines[0].startswith("rollout-diversity inspect: error: "):
@@ -256,6 +263,7 @@ def worker(connection, seeds: dict[str, list[Path]], seed: int, memory_mb: int) 
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     logging.getLogger().addHandler(logging.NullHandler())  # main()'s basicConfig then leaves logging alone
     logging.getLogger().setLevel(logging.CRITICAL)
+    warnings.simplefilter("always")  # every case shows a library's warning, not only the first to raise it
     with tempfile.TemporaryDirectory(prefix="fuzz-case-") as folder:
         while True:
             name = connection.recv()

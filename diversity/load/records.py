@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -186,7 +187,9 @@ def read_torch_file(path: Path) -> Any:
     import torch
 
     try:
-        return torch.load(path, map_location="cpu", weights_only=True, mmap=False)
+        with warnings.catch_warnings():  # torch's own (an unusual pickle protocol) would break the one line
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location="cpu", weights_only=True, mmap=False)
     except Exception as error:  # zip, pickle and storage errors all mean: not a readable torch.save file
         message = str(error)
         needs = _UNSAFE_GLOBAL.search(message)
