@@ -20,7 +20,7 @@ import importlib
 import logging
 import sys
 
-from rollout_common.errors import DiversityError
+from rollout_common.errors import DiversityError, one_line
 
 # In the order ``--help`` lists them.
 SUBCOMMAND_MODULES = (
@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.handler(args) or 0
     except DiversityError as error:
-        print(f"rollout-diversity {args.command}: error: {error}", file=sys.stderr)
+        print(f"rollout-diversity {args.command}: error: {one_line(str(error))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as interrupt:  # its message, when it has one, says what was kept
         detail = f"; {interrupt}" if str(interrupt) else ""

@@ -5,7 +5,12 @@ The CLI turns any :class:`DiversityError` into one line on stderr and exit statu
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+
+# Characters that would break the one line (a form feed, U+2028 in a column name) or control a terminal, written as
+# their escapes: a message quotes what the file holds.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 class DiversityError(Exception):
@@ -50,7 +55,12 @@ class InputError(DiversityError, ValueError):
         message = " ".join(parts)
         if self.fix:
             message += f"; {self.fix}"
-        return message.replace("\n", " ")
+        return one_line(message)
+
+
+def one_line(text: str) -> str:
+    """``text`` on one line: newlines as spaces, other line breaks and control characters as their escapes."""
+    return _CONTROL.sub(lambda found: ascii(found.group())[1:-1], text.replace("\n", " "))
 
 
 class OptionError(DiversityError, ValueError):

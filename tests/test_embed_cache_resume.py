@@ -253,3 +253,21 @@ def test_no_cache_reads_and_writes_no_cache(tmp_path, counted_cli, private_user_
         assert main(["score", str(canonical_file), "--out", str(tmp_path / "s.parquet"), "--force", "--no-cache",
                      "--metrics", "vendi_score", "--no-progress"]) == 0
     assert [m.embedded for m in counted_cli] == [12, 12] and list(private_user_cache.iterdir()) == []
+
+
+def test_a_shard_removed_between_the_lookup_and_its_read_is_embedded_again(tmp_path, monkeypatch, small_shards) -> None:
+    texts = texts_of(8)
+    e.embed(texts, CountingEmbedder(), cache_dir=tmp_path)
+    first = sorted(the_folder(tmp_path).glob("*.npz"))[0]
+    locate = cache_store.CacheStore._locate
+
+    def locate_then_remove(self, keys):
+        located = locate(self, keys)
+        first.unlink()  # another process cleaning the cache at just this moment
+        return located
+
+    monkeypatch.setattr(cache_store.CacheStore, "_locate", locate_then_remove)
+    model = CountingEmbedder()
+    result = e.embed(texts, model, cache_dir=tmp_path)
+    assert model.embedded == 4 and result.from_cache == 4
+    np.testing.assert_array_equal(result.vectors, CountingEmbedder().encode(texts))

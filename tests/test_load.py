@@ -13,6 +13,7 @@ import diversity
 from diversity import schema
 from diversity.load import LoadOptions
 from diversity.load.formats import FORMATS, Format, detect
+from diversity.streaming import score_logs
 from rollout_common.errors import InputError, OptionError
 from tests.conftest import canonical_rows, write_jsonl
 
@@ -50,6 +51,19 @@ def test_unknown_columns_are_kept_and_missing_optional_fields_are_null(tmp_path:
     assert row["seed"] == 3
     assert row["reward"] is None and row["entropy"] is None and row["task"] is None
     assert row["split"] == "train" and row["phase"] == "1" and row["lineage"] == "run"
+
+
+def test_a_column_of_other_types_in_other_files_or_pieces_is_kept_as_json_text(tmp_path: Path) -> None:
+    """Within one file a column of mixed types is its JSON text; across files (or streamed pieces of one) too,
+    where before the join of the files raised polars' cast error."""
+    rows = canonical_rows(steps=(0,))
+    write_jsonl(tmp_path / "logs" / "a.jsonl", [{**r, "extra": "x"} for r in rows])
+    write_jsonl(tmp_path / "logs" / "b.jsonl", [{**r, "step": 1, "extra": [1, 2]} for r in rows])
+    frame = diversity.load_rollouts(tmp_path / "logs")
+    assert sorted(set(frame["extra"].to_list())) == ['"x"', "[1, 2]"]
+    mixed = write_jsonl(tmp_path / "mixed.jsonl", [{**r, "extra": "x" if i < 3 else [1, 2]} for i, r in enumerate(rows)])
+    written = score_logs(mixed, tmp_path / "scores.parquet", chunk_rows=3, metrics=["distinct_n"], progress=False)
+    assert written.rollouts == len(rows)
 
 
 def test_lineage_and_phase_arguments_override_the_file(canonical_file: Path) -> None:

@@ -1,6 +1,7 @@
 """``rollout-diversity inspect LOG...``: what the loader sees in some logs.
 
-Prints, per input file, the detected format and row counts, how the reward
+Prints, per input file, the detected format and row counts (and its records:
+read = kept + skipped + dropped + de-duplicated), how the reward
 was made (TRL: which columns were summed, with which weights), where the
 split came from, and everything the loader dropped, de-duplicated or warned
 about (re-logged TRL batches, rows without a reward, failed NoveltyBench
@@ -34,7 +35,10 @@ def run(args: argparse.Namespace) -> int:
 
     result = read_logs(args)
     for report in result.files:
-        print(f"{report.path}: {report.format}, {report.rows} rows, {report.skipped} skipped")
+        left_out = "".join(f", {count} {what}" for count, what in
+                           ((report.dropped, "dropped"), (report.deduplicated, "de-duplicated")) if count)
+        print(f"{report.path}: {report.format}, {report.rows} rows, {report.skipped} skipped; "
+              f"{report.read} records read, {report.kept} kept{left_out}")
         for location in report.skipped_at:
             print(f"  skipped {location}")
         if report.reward:

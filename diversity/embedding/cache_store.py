@@ -104,6 +104,9 @@ class CacheStore:
                 log.warning("embedding cache: skipping unreadable shard %s (%s)", shard, error)
                 self._guarded(lambda: self._mark_damaged(shard))
                 continue
+            except FileNotFoundError:  # removed since the index was read: its texts are embedded again
+                self._guarded(lambda: self._forget_in_transaction(name))
+                continue
             width = vectors.shape[1]
             picked = vectors[[row for _, row in rows]]  # a copy, so the shard's array is freed before the next
             found.update((key, vector) for (key, _), vector in zip(rows, picked))
@@ -191,6 +194,10 @@ class CacheStore:
         cursor = self.db.execute("INSERT INTO shards (name, size, mtime_ns, inode, rows) VALUES (?, ?, ?, ?, ?)",
                                   (name, *then_add))
         return cursor.lastrowid
+
+    def _forget_in_transaction(self, name: str) -> None:
+        with self._transaction():
+            self._forget(name)
 
     def _transaction(self):
         return _Transaction(self.db)

@@ -24,9 +24,13 @@ them and the report's provenance lists them.
 Bad input raises :class:`~rollout_common.errors.InputError` naming the file,
 line or row, and field. With ``on_bad_row="skip"`` bad rows are skipped
 instead, and counted with their first locations in :attr:`LoadResult.skipped`.
+No record is lost silently: each file's ``read`` records are ``kept``,
+``skipped``, ``dropped`` (by the format's own rule, noted) or
+``deduplicated`` (noted).
 
 Modules: ``options`` (:class:`LoadOptions`), ``paths`` (expanding inputs),
-``records`` (opening JSONL / Parquet / CSV / Arrow / torch files), ``rows`` (the row loop and field
+``records`` (opening JSONL / Parquet / CSV / Arrow / torch files), ``columnar`` (Parquet and Arrow
+through pyarrow, a piece at a time), ``limits`` (what one file may make the loader hold), ``rows`` (the row loop and field
 checks the readers share), ``formats/`` (one reader per format and the
 registry), ``read`` (the loop, then each format's look across its files), ``result``
 (:class:`LoadResult`, :class:`FileReport`).

@@ -7,17 +7,27 @@ TRL ``output_dir`` (checkpoints, README, trainer_state.json beside
 searched recursively for rollout files. ``.pt`` files are picked up only in
 folders named as :data:`TORCH_FOLDERS` (slime's ``rollout_data/``), so a
 search never unpickles a model checkpoint; name other ``.pt`` files explicitly.
+
+A search never leaves the directory it was given: a symbolic link in it
+(to a file or a folder) that points outside it, or nowhere, is not followed,
+and a warning names the link and its target (name the target itself to read
+it). Links that stay inside are followed; a file reached twice is read once.
+Paths the user names (and glob matches) are read wherever their links lead.
 """
 
 from __future__ import annotations
 
 import glob as globlib
+import logging
+import os
 from collections.abc import Iterable
 from pathlib import Path
 
 from diversity.load.records import SUFFIXES, TORCH_SUFFIX
 from rollout_common.errors import InputError, OptionError
 from rollout_common.run_directory import RunPaths, is_run_directory
+
+log = logging.getLogger("diversity")
 
 # The folder of a TRL output_dir that GRPOTrainer(log_completions=True) writes completions_{step:05d}.parquet into.
 TRL_COMPLETIONS = "completions"
@@ -69,14 +79,47 @@ def expand_paths(paths: str | Path | Iterable[str | Path]) -> list[tuple[Path, b
 
 
 def files_in_directory(directory: Path) -> list[Path]:
-    """Rollout files under a directory; a trainer run is read from its rollouts/ folder, a TRL output_dir
-    from its completions/ folder."""
+    """Rollout files under a directory, not following links out of it; a trainer run is read from its rollouts/
+    folder, a TRL output_dir from its completions/ folder."""
     if is_run_directory(directory):
         directory = RunPaths(directory).rollouts
     elif any((directory / TRL_COMPLETIONS).glob("completions_*.parquet")):
         directory = directory / TRL_COMPLETIONS
-    return sorted(
-        p for p in directory.rglob("*")
-        if p.is_file() and not p.name.startswith(".")
-        and (p.suffix in SUFFIXES or (p.suffix == TORCH_SUFFIX and p.parent.name in TORCH_FOLDERS))
-    )
+    root = directory.resolve()
+    found = []
+    for folder, subfolders, names in os.walk(directory):  # a linked folder is listed, never entered
+        for name in sorted(subfolders):
+            link = Path(folder, name)
+            if link.is_symlink() and not _stays_inside(link, root):
+                _warn_link(link, directory)
+        for name in names:
+            path = Path(folder, name)
+            if not _is_rollout_file(path):
+                continue
+            if path.is_symlink() and not (_stays_inside(path, root) and path.is_file()):
+                _warn_link(path, directory)
+            elif path.is_file():
+                found.append(path)
+    return sorted(found)
+
+
+def _is_rollout_file(path: Path) -> bool:
+    if path.name.startswith("."):
+        return False
+    return path.suffix in SUFFIXES or (path.suffix == TORCH_SUFFIX and path.parent.name in TORCH_FOLDERS)
+
+
+def _stays_inside(link: Path, root: Path) -> bool:
+    try:
+        return link.resolve().is_relative_to(root)
+    except (OSError, RuntimeError):  # a loop of links
+        return False
+
+
+def _warn_link(link: Path, directory: Path) -> None:
+    try:
+        target = os.readlink(link)
+    except OSError:
+        target = "?"
+    where = "nowhere" if not link.exists() else f"outside {directory}"
+    log.warning("%s: not following the link to %s (it points %s); name the target to read it", link, target, where)

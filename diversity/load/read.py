@@ -17,6 +17,7 @@ from diversity.load.options import LoadOptions
 from diversity.load.paths import as_list, expand_paths
 from diversity.load.records import SUFFIXES, open_records
 from diversity.load.result import FileReport, LoadResult
+from diversity.load.rows import concat_rows
 from rollout_common.errors import InputError
 from rollout_common.run_directory import ROLLOUTS
 
@@ -76,7 +77,7 @@ def read_rollouts(
                     "columns: --columns prompt=COLUMN,response=COLUMN,...",
             )
         log.debug("%s: read as %s", path, fmt.title)
-        report = FileReport(str(path), fmt.name)
+        report = FileReport(str(path), fmt.name, read=len(records.rows))
         read.append((report, _fill_labels(fmt.read(records, report, options), path, report, options)))
     read = _finish(read, options)
     for report, frame in read:
@@ -100,7 +101,7 @@ def read_rollouts(
             "no rollout rows found",
             fix=f"point at files ending in {', '.join(SUFFIXES)} (or slime's rollout_data/*.pt) that hold rollouts",
         )
-    frame = pl.concat(frames, how="diagonal_relaxed")
+    frame = concat_rows(frames)
     reports = [report for report, _ in read]
     for fmt in FORMATS.values():
         chosen = [r for r in reports if r.format == fmt.name]

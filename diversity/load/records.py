@@ -6,28 +6,40 @@ a file's rows (a TRL file's groups are counted over the file), and a damaged
 file is refused before any of its rows is converted. A ``torch.save`` file
 (``.pt``, slime's rollout dumps) is read by :func:`read_torch_file`, which
 never runs code from the file.
+
+Files are untrusted: what one may make the loader hold is bounded before it
+is read (:mod:`diversity.load.limits`), and Parquet and Arrow files are read
+through pyarrow a piece at a time (:mod:`diversity.load.columnar`).
+:func:`json_lines` and :func:`json_record` are the JSONL reading that
+streaming (``diversity.streaming``) shares.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import polars as pl
 
+from diversity.load import limits
+from diversity.load.columnar import arrow_tables, parquet_tables, polars_dtypes, table_rows
 from rollout_common.errors import InputError
 
 # The file types a directory search picks up (.pt only in the folders paths.TORCH_FOLDERS names);
 # JSONL is also read as .json or .ndjson when named.
 SUFFIXES = (".jsonl", ".parquet", ".csv", ".arrow")
 TORCH_SUFFIX = ".pt"
-_JSON_LINES = (".jsonl", ".json", ".ndjson")
+JSON_LINES = (".jsonl", ".json", ".ndjson")
 # How torch.load(weights_only=True) names the global a pickle wanted to load ("Unsupported global: GLOBAL
 # slime.utils.types.Sample was not an allowed global ...", "unsupported GLOBAL posix.mkdir whose module ...").
 _UNSAFE_GLOBAL = re.compile(r"\bGLOBAL (\S+) (?:was not an allowed global|whose module)")
+# A JSON escape of half a UTF-16 pair (\ud800-\udfff): json.loads gives a lone one as a string no text holds.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 
 
 @dataclass
@@ -48,88 +60,124 @@ class Records:
 
 
 def open_records(path: Path) -> Records:
-    """Every row of a JSONL, Parquet or CSV file; a damaged or empty file is an InputError naming it."""
-    if path.stat().st_size == 0:
+    """Every row of a JSONL, Parquet, CSV, Arrow or torch file; a damaged, empty or oversized file is an
+    InputError naming it."""
+    size = path.stat().st_size
+    if size == 0:
         raise InputError(path, "the file is empty", fix="re-export the log or remove it from the inputs")
     suffix = path.suffix.lower()
     if suffix == ".parquet":
-        return _read_parquet(path)
+        return table_records(path, list(parquet_tables(path)), first_row=1)
+    if suffix == ".arrow":
+        return table_records(path, list(arrow_tables(path)), first_row=1)
+    if suffix not in (*JSON_LINES, ".csv", TORCH_SUFFIX):
+        raise InputError(path, f"unsupported file type {suffix!r}",
+                         fix=f"use one of {', '.join((*SUFFIXES, TORCH_SUFFIX))}")
+    limits.check_size(path, size, "on disk")
     if suffix == ".csv":
         return _read_csv(path)
-    if suffix == ".arrow":
-        return _read_arrow(path)
     if suffix == TORCH_SUFFIX:
         return _read_torch(path)
-    if suffix in _JSON_LINES:
-        return _read_jsonl(path)
-    raise InputError(path, f"unsupported file type {suffix!r}", fix=f"use one of {', '.join((*SUFFIXES, TORCH_SUFFIX))}")
+    return _read_jsonl(path)
+
+
+def table_records(path: Path, tables: list, first_row: int) -> Records:
+    """Records of pyarrow tables read from one file (their rows in turn, numbered from ``first_row``)."""
+    rows = [row for table in tables for row in table_rows(path, table)]
+    if not rows:
+        raise InputError(path, "the file holds no records", fix="re-export the log or remove it from the inputs")
+    schema = tables[0].schema
+    return Records(path, set(schema.names), list(enumerate(rows, start=first_row)), "row", order=list(schema.names),
+                   dtypes=polars_dtypes(schema))
+
+
+def json_lines(path: Path, handle: IO[bytes]) -> Iterator[tuple[int, bytes]]:
+    """(number, bytes) of each line, each at most MAX_LINE_BYTES; a longer one is an InputError."""
+    number = 0
+    while True:
+        raw = handle.readline(limits.MAX_LINE_BYTES + 1)
+        if not raw:
+            return
+        number += 1
+        if len(raw) > limits.MAX_LINE_BYTES:
+            raise InputError(
+                path, f"the line is longer than {limits.size_text(limits.MAX_LINE_BYTES)}", line=number,
+                fix="write one record per line (is the file JSONL?)",
+            )
+        yield number, raw
+
+
+def json_record(path: Path, number: int, raw: bytes) -> dict[str, Any] | None:
+    """One JSONL line as an object; None for a blank line. Anything but one object of at most MAX_NESTING
+    levels, with numbers Python can hold, is an InputError naming the line."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise InputError(path, f"bytes are not UTF-8 at column {error.start + 1}", line=number,
+                         fix="re-encode the file as UTF-8") from None
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        record = json.loads(text)
+    except RecursionError:
+        record = None
+    except json.JSONDecodeError as error:
+        problem = "line is cut off" if error.pos >= len(text) else "malformed JSON"
+        raise InputError(path, f"{problem} ({error.msg} at column {error.colno})", line=number,
+                         fix="repair or remove this line (the file may have been truncated)") from None
+    except ValueError as error:  # an integer of more than 4,300 digits
+        raise InputError(path, f"unreadable number ({str(error).split(';')[0]})", line=number) from None
+    if record is None or limits.nested_deeper(record, limits.MAX_NESTING):
+        raise InputError(path, f"JSON value nested too deeply (more than {limits.MAX_NESTING} levels)", line=number,
+                         fix="flatten the nested fields")
+    if not isinstance(record, dict):
+        raise InputError(path, f"expected a JSON object, found {type(record).__name__}", line=number,
+                         fix="write one object per line")
+    if _SURROGATE_ESCAPE.search(raw):
+        _refuse_lone_surrogates(path, record, line=number)
+    return record
+
+
+def _refuse_lone_surrogates(path: Path, record: dict, **where) -> None:
+    """An InputError naming the field when a string in the record (keys included) holds half of a UTF-16 pair:
+    Python keeps it, but it is no character, and no UTF-8 text (polars, the report) can hold it."""
+    for name, value in record.items():
+        bad = _lone_surrogate([name, value])
+        if bad is not None:
+            raise InputError(path, f"text holds a lone surrogate ({ascii(bad)}, half of a UTF-16 pair), which is not "
+                                   "a character", field=str(name).encode("utf-8", "backslashreplace").decode(),
+                             fix="re-export the log as UTF-8", **where)
+
+
+def _lone_surrogate(value: Any) -> str | None:
+    """The first lone surrogate in any string of ``value``; each distinct container is looked at once."""
+    seen, stack = set(), [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError as error:
+                return item[error.start]
+        elif isinstance(item, (dict, list, tuple)) and id(item) not in seen:
+            seen.add(id(item))
+            stack.extend([*item.keys(), *item.values()] if isinstance(item, dict) else item)
+    return None
 
 
 def _read_jsonl(path: Path) -> Records:
     rows: list[tuple[int, dict[str, Any]]] = []
     columns: dict[str, None] = {}  # ordered: a column's place is where it first appears
     with open(path, "rb") as handle:
-        for number, raw in enumerate(handle, start=1):
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError as error:
-                raise InputError(
-                    path, f"bytes are not UTF-8 at column {error.start + 1}", line=number,
-                    fix="re-encode the file as UTF-8",
-                ) from None
-            text = text.strip()
-            if not text:
-                continue
-            try:
-                record = json.loads(text)
-            except RecursionError:
-                raise InputError(path, "JSON value nested too deeply", line=number) from None
-            except json.JSONDecodeError as error:
-                problem = "line is cut off" if error.pos >= len(text) else "malformed JSON"
-                raise InputError(
-                    path, f"{problem} ({error.msg} at column {error.colno})", line=number,
-                    fix="repair or remove this line (the file may have been truncated)",
-                ) from None
-            if not isinstance(record, dict):
-                raise InputError(
-                    path, f"expected a JSON object, found {type(record).__name__}", line=number,
-                    fix="write one object per line",
-                )
-            columns.update(dict.fromkeys(record))
-            rows.append((number, record))
+        for number, raw in json_lines(path, handle):
+            record = json_record(path, number, raw)
+            if record is not None:
+                columns.update(dict.fromkeys(record))
+                rows.append((number, record))
     if not rows:
         raise InputError(path, "the file holds no records", fix="re-export the log or remove it from the inputs")
     return Records(path, set(columns), rows, "line", order=list(columns))
-
-
-def _read_parquet(path: Path) -> Records:
-    try:
-        table = pl.read_parquet(path)
-    except Exception as error:  # polars raises several types for damaged files
-        raise InputError(
-            path, f"cannot read Parquet ({type(error).__name__}: {str(error).splitlines()[0][:160]})",
-            fix="the file may be truncated or not Parquet; re-export it",
-        ) from None
-    records = _frame_records(path, table, first_row=1)
-    records.dtypes = dict(table.schema)
-    return records
-
-
-def _read_arrow(path: Path) -> Records:
-    """An Arrow IPC file: the stream format ``datasets.Dataset.save_to_disk`` writes, or the file format."""
-    table = None
-    for reader in (pl.read_ipc_stream, pl.read_ipc):
-        try:
-            table = reader(path)
-            break
-        except Exception as error:  # polars raises several types for damaged files
-            problem = f"{type(error).__name__}: {str(error).splitlines()[0][:160] if str(error) else ''}"
-    if table is None:
-        raise InputError(path, f"cannot read Arrow ({problem})",
-                         fix="the file may be truncated or not an Arrow IPC file; re-export it")
-    records = _frame_records(path, table, first_row=1)
-    records.dtypes = dict(table.schema)
-    return records
 
 
 def read_torch_file(path: Path) -> Any:
@@ -139,7 +187,9 @@ def read_torch_file(path: Path) -> Any:
     import torch
 
     try:
-        return torch.load(path, map_location="cpu", weights_only=True, mmap=False)
+        with warnings.catch_warnings():  # torch's own (an unusual pickle protocol) would break the one line
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location="cpu", weights_only=True, mmap=False)
     except Exception as error:  # zip, pickle and storage errors all mean: not a readable torch.save file
         message = str(error)
         needs = _UNSAFE_GLOBAL.search(message)
@@ -157,6 +207,7 @@ def read_torch_file(path: Path) -> Any:
 def _read_torch(path: Path) -> Records:
     """A ``torch.save`` rollout dump: a dict whose ``samples`` is a list of dicts (one per row)."""
     payload = read_torch_file(path)
+    limits.check_unpickled(path, payload, path.stat().st_size)
     samples = payload.get("samples") if isinstance(payload, dict) else None
     if not isinstance(samples, list) or not all(isinstance(s, dict) for s in samples):
         raise InputError(path, f"expected a dict with a list of sample dicts under 'samples', found "
@@ -164,9 +215,16 @@ def _read_torch(path: Path) -> Records:
     if not samples:
         raise InputError(path, "the file holds no samples", fix="re-export the log or remove it from the inputs")
     columns: dict[str, None] = {}
-    for sample in samples:
+    for number, sample in enumerate(samples, start=1):
+        named = [key for key in sample if not isinstance(key, str)]
+        if named:
+            raise InputError(path, f"a sample's field names must be text, found {type(named[0]).__name__} "
+                                   f"{named[0]!r}", row=number, fix="re-save the samples as dicts of named fields")
         columns.update(dict.fromkeys(sample))
     header = {k: v for k, v in payload.items() if k != "samples"}
+    _refuse_lone_surrogates(path, header)
+    for number, sample in enumerate(samples, start=1):
+        _refuse_lone_surrogates(path, sample, row=number)
     return Records(path, set(columns), list(enumerate(samples, start=1)), "row", order=list(columns), header=header)
 
 
@@ -180,20 +238,13 @@ def _read_csv(path: Path) -> Records:
         ) from None
     try:
         table = pl.read_csv(data, infer_schema=False)
-    except Exception as error:
-        raise InputError(
-            path, f"cannot read CSV ({type(error).__name__}: {str(error).splitlines()[0][:160]})",
-            fix="check the header, quoting and encoding (UTF-8)",
-        ) from None
-    # Row 1 of the data is line 2 of the file (after the header).
-    records = _frame_records(path, table, first_row=2)
-    records.unit = "line"
-    records.rows = [(n, {k: (None if v == "" else v) for k, v in r.items()}) for n, r in records.rows]
-    return records
-
-
-def _frame_records(path: Path, table: pl.DataFrame, first_row: int) -> Records:
+    except (Exception, pl.exceptions.PanicException) as error:  # a panic derives from BaseException
+        message = str(error).splitlines()[0][:160] if str(error) else ""
+        raise InputError(path, f"cannot read CSV ({type(error).__name__}: {message})",
+                         fix="check the header, quoting and encoding (UTF-8)") from None
     if table.height == 0:
         raise InputError(path, "the file holds no records", fix="re-export the log or remove it from the inputs")
-    rows = list(enumerate(table.iter_rows(named=True), start=first_row))
-    return Records(path, set(table.columns), rows, "row", order=list(table.columns))
+    # Row 1 of the data is line 2 of the file (after the header); an empty cell is a missing value.
+    rows = [(n, {k: (None if v == "" else v) for k, v in r.items()})
+            for n, r in enumerate(table.iter_rows(named=True), start=2)]
+    return Records(path, set(table.columns), rows, "line", order=list(table.columns))

@@ -1,4 +1,9 @@
-"""What a load returns: the rollouts in canonical form and, per file, what was read, skipped and changed."""
+"""What a load returns: the rollouts in canonical form and, per file, what was read, kept, left out and changed.
+
+No record is lost silently: for every file, ``read == kept + skipped +
+dropped + deduplicated``, each of them counted and each left-out record
+reported (the loader's tests hold every fixture and every fuzzed file to it).
+"""
 
 from __future__ import annotations
 
@@ -17,8 +22,21 @@ class FileReport:
     path: str
     format: str
     rows: int = 0
+    """canonical rows made from the kept records: one each, except where a record is a group (NoveltyBench's
+    lines, lm-eval's documents, batch requests, a table's list of responses) or several records are one answer
+    (verl's multi-output sessions)"""
     skipped: int = 0
+    """bad records skipped (``on_bad_row="skip"``); the first locations are in ``skipped_at``"""
     skipped_at: list[str] = field(default_factory=list)
+    read: int = 0
+    """records in the file: JSON lines (blank lines hold none), Parquet, CSV or Arrow rows, a torch file's samples"""
+    kept: int = 0
+    """records whose rows are in the load's frame"""
+    dropped: int = 0
+    """sound records the format leaves out by its own rule (slime's aborted samples, failed batch requests, ...);
+    each rule's count and reason are in ``counts`` and ``notes``"""
+    deduplicated: int = 0
+    """records left out as repeats of one kept (lm-eval's filter lines, TRL's re-logged batches, ...); noted too"""
     reward: str | None = None
     """how each row's reward was made from the file's columns, when that is more than one column read as-is"""
     split: str | None = None
@@ -34,6 +52,12 @@ class FileReport:
             self.counts[event] = self.counts.get(event, 0) + count
             self.notes.append(sentence)
 
+    def repeated_elsewhere(self, records: int) -> None:
+        """``records`` kept records turn out to repeat another file's (a format's look across its files):
+        counted as de-duplicated instead."""
+        self.kept -= records
+        self.deduplicated += records
+
 
 @dataclass
 class LoadResult:
@@ -47,8 +71,20 @@ class LoadResult:
     """for an ignored file whose name says what it is (SkyRL's aggregated_results.jsonl), why it is not a log"""
 
     @property
+    def read(self) -> int:
+        return sum(f.read for f in self.files)
+
+    @property
     def skipped(self) -> int:
         return sum(f.skipped for f in self.files)
+
+    @property
+    def dropped(self) -> int:
+        return sum(f.dropped for f in self.files)
+
+    @property
+    def deduplicated(self) -> int:
+        return sum(f.deduplicated for f in self.files)
 
     @property
     def skipped_at(self) -> list[str]:

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import polars as pl
 
+from diversity.load.rows import concat_rows
 from diversity.schema import GROUP_KEYS
 from diversity.streaming.reading import ROW
 
@@ -81,7 +82,7 @@ class Spill:
         from tqdm.auto import tqdm
 
         if not self.parts:
-            whole = pl.concat(self.held, how="diagonal_relaxed") if self.held else pl.DataFrame()
+            whole = concat_rows(self.held) if self.held else pl.DataFrame()
             self.held = []
             self._kept = whole if self.keep else None
             if whole.height:
@@ -101,7 +102,7 @@ class Spill:
             if not self.keep:
                 for p in paths:
                     p.unlink()
-            yield pl.concat(frames, how="diagonal_relaxed").sort(ROW)
+            yield concat_rows(frames).sort(ROW)
 
     def matching(self, keys: pl.DataFrame, progress: bool = False) -> pl.DataFrame:
         """The kept rows whose values in ``keys``' columns are one of its rows, in log order (after
@@ -118,7 +119,7 @@ class Spill:
         paths = [p for bucket in self._kept for p in bucket]
         for path in tqdm(paths, desc="reading answers", unit="chunk", disable=not progress, leave=False):
             found.append(pl.read_ipc(path).join(keys, on=on, how="semi", nulls_equal=True))
-        return pl.concat(found, how="diagonal_relaxed").sort(ROW) if found else pl.DataFrame()
+        return concat_rows(found).sort(ROW) if found else pl.DataFrame()
 
 
 def assign_buckets(frame: pl.DataFrame, splitters: pl.DataFrame) -> pl.DataFrame:

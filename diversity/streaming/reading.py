@@ -19,7 +19,6 @@ order, so a group keeps its log order however the rows are partitioned later.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -28,19 +27,19 @@ from typing import Any
 import polars as pl
 
 from diversity import schema
+from diversity.load.columnar import parquet_tables
 from diversity.load.formats import FORMATS, companion_reason, detect, expected_columns
 from diversity.load.options import LoadOptions
 from diversity.load.paths import as_list, expand_paths
 from diversity.load.read import _fill_labels, read_rollouts
-from diversity.load.records import SUFFIXES, Records, open_records
+from diversity.load.records import JSON_LINES, SUFFIXES, Records, json_lines, json_record, open_records, table_records
 from diversity.load.result import FileReport
 from rollout_common.errors import InputError
 
 log = logging.getLogger("diversity")
 
 ROW = "_row"
-_JSON_LINES = (".jsonl", ".json", ".ndjson")
-_PIECES = (".parquet", *_JSON_LINES)  # the file types read a piece at a time
+_PIECES = (".parquet", *JSON_LINES)  # the file types read a piece at a time
 _DETECT_ROWS = 1000  # records whose columns say a streamed file's format
 
 
@@ -98,6 +97,7 @@ class LogReader:
         report = FileReport(str(path), fmt.name)
         self.files.append(report)
         for records in record_pieces(path, self.chunk_rows):
+            report.read += len(records.rows)
             frame = _fill_labels(fmt.read(records, report, self.options), path, report, self.options)
             report.rows += frame.height
             if frame.height:
@@ -152,7 +152,9 @@ def _slices(frame: pl.DataFrame | None, rows: int) -> Iterator[pl.DataFrame]:
 
 
 def record_pieces(path: Path, rows: int) -> Iterator[Records]:
-    """A file's records, ``rows`` at a time (JSONL, Parquet) or all at once (other types); locations as the loader's."""
+    """A file's records, ``rows`` at a time (JSONL, Parquet) or all at once (other types); locations, checks and
+    messages as the loader's (``diversity.load.records``), each piece held to the loader's limits: a line to
+    MAX_LINE_BYTES, a Parquet row group and what each piece decodes to to the file limit."""
     suffix = path.suffix.lower()
     if path.stat().st_size == 0 or suffix not in _PIECES:
         yield open_records(path)  # the loader's own reading, and messages for an empty file or an unknown type
@@ -167,8 +169,8 @@ def _jsonl_pieces(path: Path, rows: int) -> Iterator[Records]:
     columns: dict[str, None] = {}  # ordered: a column's place is where it first appears
     given = 0
     with open(path, "rb") as handle:
-        for number, raw in enumerate(iter(handle.readline, b""), start=1):
-            record = _json_record(path, number, raw)
+        for number, raw in json_lines(path, handle):
+            record = json_record(path, number, raw)
             if record is None:
                 continue
             columns.update(dict.fromkeys(record))
@@ -183,52 +185,12 @@ def _jsonl_pieces(path: Path, rows: int) -> Iterator[Records]:
         yield Records(path, set(columns), piece, "line", order=list(columns))
 
 
-def _json_record(path: Path, number: int, raw: bytes) -> dict[str, Any] | None:
-    """One JSONL line as the loader reads it (diversity.load.records): None for a blank line."""
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise InputError(path, f"bytes are not UTF-8 at column {error.start + 1}", line=number,
-                         fix="re-encode the file as UTF-8") from None
-    text = text.strip()
-    if not text:
-        return None
-    try:
-        record = json.loads(text)
-    except RecursionError:
-        raise InputError(path, "JSON value nested too deeply", line=number) from None
-    except json.JSONDecodeError as error:
-        problem = "line is cut off" if error.pos >= len(text) else "malformed JSON"
-        raise InputError(path, f"{problem} ({error.msg} at column {error.colno})", line=number,
-                         fix="repair or remove this line (the file may have been truncated)") from None
-    if not isinstance(record, dict):
-        raise InputError(path, f"expected a JSON object, found {type(record).__name__}", line=number,
-                         fix="write one object per line")
-    return record
-
-
 def _parquet_pieces(path: Path, rows: int) -> Iterator[Records]:
-    import pyarrow.parquet as pq
-
-    def damaged(error: Exception) -> InputError:
-        return InputError(path, f"cannot read Parquet ({type(error).__name__}: {str(error).splitlines()[0][:160]})",
-                          fix="the file may be truncated or not Parquet; re-export it")
-
-    try:
-        batches = pq.ParquetFile(path).iter_batches(batch_size=rows)
-    except Exception as error:  # pyarrow raises several types for damaged files
-        raise damaged(error) from None
     first_row = 1
-    while True:
-        try:
-            batch = next(batches, None)
-        except Exception as error:
-            raise damaged(error) from None
-        if batch is None:
-            break
-        table = pl.from_arrow(batch)
-        rows_of = list(enumerate(table.iter_rows(named=True), start=first_row))
-        yield Records(path, set(table.columns), rows_of, "row", order=list(table.columns), dtypes=dict(table.schema))
-        first_row += table.height
+    for table in parquet_tables(path, piece_rows=rows):
+        if table.num_rows:
+            records = table_records(path, [table], first_row)
+            first_row += table.num_rows
+            yield records
     if first_row == 1:
         raise InputError(path, "the file holds no records", fix="re-export the log or remove it from the inputs")

@@ -28,7 +28,8 @@ class Format:
     columns: tuple[str, ...]
     """columns every file of this format has: ``format="auto"`` detects the format by them"""
     read: Callable[[Records, FileReport, LoadOptions], pl.DataFrame]
-    """converts a file's records to canonical rows (``rows.to_frame``), counting skipped rows on the FileReport;
+    """converts a file's records to canonical rows (``rows.to_frame``), each record inside a guard of
+    ``rows.each_row`` so that it is counted on the FileReport as kept, skipped or de-duplicated;
     lineage and phase left null are filled by the loader"""
     finish: Callable[[ReadFiles, LoadOptions], ReadFiles] | None = None
     """optional: runs once over all the files read in this format, after lineage, phase and split are filled,

@@ -26,7 +26,7 @@ import polars as pl
 from diversity.load.formats.base import Format
 from diversity.load.records import Records
 from diversity.load.result import FileReport
-from diversity.load.rows import BadRow, each_row, preview, string, to_frame
+from diversity.load.rows import BadRow, DroppedRow, each_row, preview, string, to_frame
 
 if TYPE_CHECKING:
     from diversity.load.options import LoadOptions
@@ -44,10 +44,11 @@ def read(records: Records, report: FileReport, options: LoadOptions) -> pl.DataF
                              "a batch output has one line per request; remove the repeat")
             problem = _failure(record)
             samples = [] if problem else _choices(record, custom_id)
-        if not guard.failed:
             seen[custom_id] = location
             if problem:
                 failed.append(f"{custom_id} ({problem})")
+                raise DroppedRow()
+        if not guard.failed:
             rows.extend(samples)
     shown = "; ".join(failed[:_SHOWN]) + ("; ..." if len(failed) > _SHOWN else "")
     report.note("failed_requests", len(failed),

@@ -34,7 +34,7 @@ import polars as pl
 from diversity.load.formats.base import Format
 from diversity.load.records import Records
 from diversity.load.result import FileReport
-from diversity.load.rows import BadRow, each_row, integer, number, string, to_frame
+from diversity.load.rows import BadRow, DuplicateRow, each_row, integer, number, string, to_frame
 
 if TYPE_CHECKING:
     from diversity.load.options import LoadOptions
@@ -59,13 +59,14 @@ def read(records: Records, report: FileReport, options: LoadOptions) -> pl.DataF
             if first is not None and first["samples"] != samples:
                 raise BadRow("resps", f"differs from line {first['location']}'s for doc_id {doc_id} (one document's "
                                       "filters share its samples)")
-            if first is None:
-                fields = {k: v for k, v in record.items() if k not in _PER_LINE and k not in record.get("metrics", ())}
-                first = {"location": location, "samples": samples, "prompt": _prompt(record), "fields": fields,
-                         "reward": next(iter(metrics.values()), None), "filter": label, "metrics": {}}
-        if not guard.failed:
-            repeated += doc_id in documents
-            documents.setdefault(doc_id, first)["metrics"].update(metrics)
+            if first is not None:  # its metrics join the document's; its samples are the document's
+                first["metrics"].update(metrics)
+                repeated += 1
+                raise DuplicateRow()
+            fields = {k: v for k, v in record.items() if k not in _PER_LINE and k not in (record.get("metrics") or ())}
+            documents[doc_id] = {"location": location, "samples": samples, "prompt": _prompt(record),
+                                 "fields": fields, "reward": next(iter(metrics.values()), None), "filter": label,
+                                 "metrics": dict(metrics)}
     report.note("filter_rows_deduplicated", repeated,
                 f"{repeated} line(s) repeat a document's samples under another filter: de-duplicated on doc_id (one "
                 "group per document); each filter's metrics are kept as '<metric>,<filter>' columns")

@@ -35,7 +35,7 @@ import polars as pl
 from diversity.load.formats.base import Format
 from diversity.load.records import Records
 from diversity.load.result import FileReport
-from diversity.load.rows import BadRow, each_row, string, text_id, to_frame
+from diversity.load.rows import BadRow, DroppedRow, DuplicateRow, each_row, string, text_id, to_frame
 
 if TYPE_CHECKING:
     from diversity.load.formats.base import ReadFiles
@@ -50,14 +50,20 @@ _DATED = re.compile(r"^\d{4}-\d{2}-\d{2}_(?P<model>.+)$")
 def read(records: Records, report: FileReport, options: LoadOptions) -> pl.DataFrame:
     run = _run_folder(records.path)
     folder_model = _DATED.match(run.name)["model"] if _DATED.match(run.name) else None
-    rows, failed = [], 0
-    for _, record, guard in each_row(records, report, options.skip_bad_rows):
+    rows, failed, seen, repeated = [], 0, {}, 0
+    for location, record, guard in each_row(records, report, options.skip_bad_rows):
         with guard:
             prompt = string(record, "prompt")
             generations = record.get("generations")
             if not isinstance(generations, list) or not all(isinstance(g, str) for g in generations):
                 raise BadRow("generations", "expected a list of strings")
             group = string(record, "id", required=False) or text_id(prompt)
+            if group in seen:  # one line per prompt: a second is the same line again, or a clash
+                if seen[group][1] != record:
+                    raise BadRow("id", f"{group!r} is also on {records.unit} {seen[group][0]} with other "
+                                       "contents", "NoveltyBench writes one line per prompt; remove the repeat")
+                repeated += 1
+                raise DuplicateRow()
             lineage = string(record, "model", required=False) or folder_model
             scalars = {k: v for k, v in record.items() if k not in ("id", "prompt", *_PER_RESPONSE)}
             group_rows = [
@@ -65,9 +71,14 @@ def read(records: Records, report: FileReport, options: LoadOptions) -> pl.DataF
                  "split": "eval", "lineage": lineage}
                 for text, extra in zip(generations, _per_response(record, len(generations)))
             ]
+            seen[group] = (location, record)
+            if not generations:
+                failed += 1
+                raise DroppedRow()
         if not guard.failed:
-            failed += not generations
             rows.extend(group_rows)
+    report.note("repeated_lines", repeated,
+                f"{repeated} line(s) repeat an earlier line of the file exactly: read once")
     report.note("failed_prompts", failed,
                 f"{failed} prompt(s) have no generations ('generations: []': the model service failed for them): "
                 "skipped; re-run NoveltyBench's inference on this folder to fill them")
@@ -137,6 +148,7 @@ def _read_each_prompt_once(read: ReadFiles) -> ReadFiles:
         if dropped:
             instead = sorted({Path(best[(folder, g)][1].path).name for g in frame["group_id"].unique().to_list()
                               if best[(folder, g)][1] is not report})
+            report.repeated_elsewhere(dropped)  # one line per prompt (read), so prompts are records
             report.note("prompts_read_from_later_file", dropped,
                         f"{dropped} prompt(s) are also in {', '.join(instead)} beside it, which adds to them "
                         "(partitions, scores): read from there, once")

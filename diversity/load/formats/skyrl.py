@@ -35,7 +35,8 @@ import polars as pl
 from diversity.load.formats.base import Format
 from diversity.load.records import Records
 from diversity.load.result import FileReport
-from diversity.load.rows import BadRow, each_row, number, preview, string, text_id, to_frame
+from diversity.load.rows import BadRow, each_row, fits_int64, number, preview, string, text_id, to_frame
+from rollout_common.errors import InputError
 
 if TYPE_CHECKING:
     from diversity.load.options import LoadOptions
@@ -78,6 +79,9 @@ def read(records: Records, report: FileReport, options: LoadOptions) -> pl.DataF
 def _step(folder: Path) -> int | None:
     """N from ``global_step_{N}_evals``; None for ``eval_only`` or a folder of another name."""
     match = _STEP_FOLDER.match(folder.name)
+    if match and not fits_int64(int(match["step"])):
+        raise InputError(folder, "the folder's step does not fit in 64 bits", field="step",
+                         fix="keep SkyRL's folder names (global_step_{N}_evals)")
     return int(match["step"]) if match else None
 
 

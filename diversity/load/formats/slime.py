@@ -31,7 +31,7 @@ import polars as pl
 from diversity.load.formats.base import Format
 from diversity.load.records import Records
 from diversity.load.result import FileReport
-from diversity.load.rows import BadRow, each_row, integer, message_text, number, preview, string, to_frame
+from diversity.load.rows import BadRow, DroppedRow, each_row, fits_int64, integer, message_text, number, preview, string, to_frame
 from rollout_common.errors import InputError
 
 if TYPE_CHECKING:
@@ -62,11 +62,11 @@ def read(records: Records, report: FileReport, options: LoadOptions) -> pl.DataF
                 row["reward_details"] = details
             row["n_tokens"] = integer(record, "response_length", required=False)
             row.update(step=step, split=split)
-            skip = record.get("status") == _ABORTED
+            if record.get("status") == _ABORTED:
+                aborted += 1
+                raise DroppedRow()
         if not guard.failed:
-            aborted += skip
-            if not skip:
-                rows.append(row)
+            rows.append(row)
     report.note("aborted_samples_dropped", aborted,
                 f"{aborted} sample(s) have status 'aborted' (generation stopped before an answer): dropped, so "
                 "their groups are smaller")
@@ -78,12 +78,13 @@ def _step_and_split(records: Records) -> tuple[int, str]:
     match = _FILE_NAME.match(records.path.stem)
     split = "eval" if match and match["eval"] else "train"
     rollout_id = records.header.get("rollout_id")
-    if isinstance(rollout_id, int) and not isinstance(rollout_id, bool):
+    if isinstance(rollout_id, int) and not isinstance(rollout_id, bool) and fits_int64(rollout_id):
         return rollout_id, split
-    if match:
+    if match and fits_int64(int(match["id"])):
         return int(match["id"]), split
     raise InputError(records.path, f"no rollout id: 'rollout_id' is {preview(rollout_id)} and the file name is not "
-                                   "'{rollout_id}.pt' or 'eval_{rollout_id}.pt'", field="rollout_id",
+                                   "'{rollout_id}.pt' or 'eval_{rollout_id}.pt' (an id of at most 64 bits)",
+                     field="rollout_id",
                      fix="keep slime's file names (rollout_data/{rollout_id}.pt)")
 
 

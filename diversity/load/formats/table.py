@@ -31,7 +31,7 @@ from diversity import schema
 from diversity.load.formats.base import Format
 from diversity.load.records import Records
 from diversity.load.result import FileReport
-from diversity.load.rows import BadRow, each_row, integer, message_text, number, string, text_id, to_frame
+from diversity.load.rows import BadRow, DroppedRow, each_row, integer, message_text, number, string, text_id, to_frame
 from rollout_common.errors import InputError
 
 if TYPE_CHECKING:
@@ -63,13 +63,14 @@ def read(records: Records, report: FileReport, options: LoadOptions) -> pl.DataF
     for _, record, guard in each_row(records, report, options.skip_bad_rows):
         with guard:
             group_rows = _convert(record, mapping)
-            key = (group_rows[0]["step"], group_rows[0]["group_id"]) if group_rows else None
+            if not group_rows:  # an empty list of responses
+                empty += 1
+                raise DroppedRow()
         if not guard.failed:
-            if isinstance(record.get(mapping["response"]), list):
-                empty += not group_rows
-                if key is not None and "group_id" not in mapping:
-                    pooled += key in seen
-                    seen.add(key)
+            if isinstance(record.get(mapping["response"]), list) and "group_id" not in mapping:
+                key = (group_rows[0]["step"], group_rows[0]["group_id"])
+                pooled += key in seen
+                seen.add(key)
             rows.extend(group_rows)
     report.note("empty_groups", empty, f"{empty} row(s) hold an empty list of responses: no rows from them")
     report.note("rows_pooled_by_prompt", pooled,

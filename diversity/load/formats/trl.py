@@ -214,6 +214,7 @@ def drop_relogged(read: ReadFiles, options: LoadOptions) -> ReadFiles:
         before = previous.get(run)
         previous[run] = content
         if before is not None and before.equals(content):
+            report.repeated_elsewhere(frame.height)
             report.note("relogged_rows_dropped", frame.height,
                         f"{frame.height} rows repeat the batch first logged at step {first_step[run]} with only "
                         f"'step' changed (TRL re-logs a generation batch at every optimizer step when "

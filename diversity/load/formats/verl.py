@@ -35,7 +35,7 @@ import polars as pl
 from diversity.load.formats.base import Format
 from diversity.load.records import Records
 from diversity.load.result import FileReport
-from diversity.load.rows import BadRow, each_row, integer, number, string, text_id, to_frame
+from diversity.load.rows import BadRow, each_row, fits_int64, integer, number, string, text_id, to_frame
 
 if TYPE_CHECKING:
     from diversity.load.formats.base import ReadFiles
@@ -75,9 +75,13 @@ def read(records: Records, report: FileReport, options: LoadOptions) -> pl.DataF
 
 def _step_from_name(path: Path) -> int:
     try:
-        return int(path.stem)
+        step = int(path.stem)
     except ValueError:
-        raise BadRow("step", f"missing, and the file name {path.name!r} is not '<global_step>.jsonl'") from None
+        step = None
+    if step is None or not fits_int64(step):
+        raise BadRow("step", f"missing, and the file name {path.name!r} is not '<global_step>.jsonl' (a step of at "
+                             "most 64 bits)")
+    return step
 
 
 def _prompt_uid(uid: str) -> str:
