@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import warnings
 from pathlib import Path
 
 import polars as pl
@@ -44,7 +45,9 @@ def records_in(path) -> list[dict]:
     if path.suffix == TORCH_SUFFIX:
         import torch
 
-        return torch.load(path, weights_only=True)["samples"]
+        with warnings.catch_warnings():  # pickle_protocol_7.pt: torch warns of its header
+            warnings.simplefilter("ignore")
+            return torch.load(path, weights_only=True)["samples"]
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 

@@ -35,13 +35,13 @@ def parquet_tables(path: Path, piece_rows: int | None = None) -> Iterator[pa.Tab
         metadata = pq.read_metadata(path)
         _check_parquet_metadata(path, metadata, whole=piece_rows is None)
         parquet = pq.ParquetFile(path, read_dictionary=_dictionary_columns(metadata))
-        check_names(path, parquet.schema_arrow.names)
+        _check_names(path, parquet.schema_arrow.names)
     decoded = 0
     for group in range(metadata.num_row_groups):
         with _as_input_error(path, "Parquet", "the file may be truncated or not Parquet; re-export it"):
             # Row group by row group: pyarrow keeps a nested column's dictionaries only within one.
             pieces = ([parquet.read_row_group(group)] if piece_rows is None else
-                      (pa_table(batch) for batch in parquet.iter_batches(piece_rows, row_groups=[group])))
+                      (_table(batch) for batch in parquet.iter_batches(piece_rows, row_groups=[group])))
             for table in pieces:
                 table.validate(full=True)
                 size = table.nbytes + _dictionary_expansion(table)
@@ -63,7 +63,7 @@ def arrow_tables(path: Path) -> Iterator[pa.Table]:
         except pa.ArrowInvalid:
             reader = pa.ipc.open_file(pa.memory_map(str(path)))
             batches = (reader.get_batch(i) for i in range(reader.num_record_batches))
-        check_names(path, reader.schema.names)
+        _check_names(path, reader.schema.names)
         depth = max((_type_depth(f.type) for f in reader.schema), default=0)
         if depth > limits.MAX_NESTING:
             raise InputError(path, f"a column is nested {depth} levels deep (at most {limits.MAX_NESTING} are read)",
@@ -71,13 +71,13 @@ def arrow_tables(path: Path) -> Iterator[pa.Table]:
         decoded = 0
         for batch in batches:
             batch.validate(full=True)  # IPC buffers are used as they lie in the file: a bad offset would crash
-            table = pa_table(batch)
+            table = _table(batch)
             decoded += table.nbytes + _dictionary_expansion(table)
             limits.check_size(path, decoded, "as decoded")
             yield _undictionary(table)
 
 
-def pa_table(batch) -> pa.Table:
+def _table(batch) -> pa.Table:
     import pyarrow as pa
 
     return pa.Table.from_batches([batch])
@@ -106,7 +106,7 @@ def polars_dtypes(schema: pa.Schema) -> dict[str, pl.DataType]:
     return dtypes
 
 
-def check_names(path: Path, names: list[str]) -> None:
+def _check_names(path: Path, names: list[str]) -> None:
     """Two columns of one name are refused (a reader would see one of them, silently)."""
     if len(set(names)) < len(names):
         raise InputError(path, f"columns {sorted({n for n in names if names.count(n) > 1})} appear more than once",
